@@ -1,0 +1,172 @@
+"""Command line: `bioseq encode|train|evaluate|predict|report`.
+
+Every failure the user can fix is one line on stderr (`bioseq: error: ...`) and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .config import dataset_config, load_yaml, model_config
+from .errors import BioseqError
+
+log = logging.getLogger("bioseq")
+
+
+def _section(config: dict, key: str, name: str, path: str) -> dict:
+    entries = config.get(key) or {}
+    if name not in entries:
+        raise BioseqError(f"no {key[:-1]} named '{name}' (have: {', '.join(entries) or 'none'})",
+                          path=path)
+    return entries[name]
+
+
+def cmd_encode(args: argparse.Namespace) -> None:
+    from .store import encode_dataset
+
+    config = load_yaml(args.config)
+    dataset = dataset_config(args.dataset, _section(config, "datasets", args.dataset, args.config))
+    meta = encode_dataset(dataset, args.out)
+    counts = meta["counts"]
+    log.info("encoded %d records (%d duplicates and %d conflicting-label records dropped; "
+             "splits %s)", counts["records"], counts["duplicates_dropped"],
+             counts["conflicting_label_records_dropped"], counts["splits"])
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .training import train_from_store
+
+    config = load_yaml(args.config)
+    model = model_config(args.model, _section(config, "models", args.model, args.config),
+                         config.get("training"))
+    result = train_from_store(args.store, architecture=model.architecture,
+                              params=dict(model.params), train=vars(model.train),
+                              out_dir=args.out, device=args.device)
+    log.info("best epoch %d, %s %.4f, %.1f s on %s", result.best_epoch, result.monitor,
+             result.best_score, result.seconds, result.device)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .evaluate import evaluate, write_evaluation
+
+    evaluation = evaluate(args.model_file, args.store, split=args.split, device=args.device,
+                          rc_average=args.rc_average)
+    out = Path(args.out)
+    write_evaluation(evaluation, metrics_path=out / "metrics.json",
+                     predictions_path=out / f"{args.split}_predictions.tsv")
+    shown = {k: v for k, v in evaluation.metrics.items() if isinstance(v, float)}
+    log.info("%s", json.dumps(shown))
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .checkpoint import load_model
+    from .evaluate import write_table
+
+    predictor = load_model(args.model_file, device=args.device)
+    frames = [predictor.predict_fasta(path, batch_size=args.batch_size,
+                                      rc_average=args.rc_average) for path in args.fasta]
+    frame = pd.concat(frames, ignore_index=True)
+    write_table(frame, args.out)
+    log.info("wrote %d predictions to %s", len(frame), args.out)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from .report import build_report
+
+    config = load_yaml(args.config) if args.config else None
+    build_report(args.results, args.out, config=config)
+    log.info("wrote %s", args.out)
+
+
+def configure(*, log_file: str | None = None, threads: int | None = None) -> None:
+    """Logging (and stderr, for progress bars and warnings) to `log_file`; torch threads."""
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        sys.stderr = open(log_file, "a", buffering=1)  # noqa: SIM115  lives for the process
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
+                        format="%(asctime)s %(name)s: %(message)s")
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def run_step(step, *, log_file: str | None = None, threads: int | None = None) -> None:
+    """Run one workflow step: bad input ends as one line in the log and exit status 1."""
+    configure(log_file=log_file, threads=threads)
+    try:
+        step()
+    except BioseqError as err:
+        log.error("bioseq: error: %s", err)
+        sys.exit(1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bioseq", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"bioseq {__version__}")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("encode", help="FASTA + labels -> encoded store")
+    p.add_argument("--config", required=True, help="YAML with a 'datasets' section")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", required=True, help="store directory to write")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("train", help="train a model on an encoded store")
+    p.add_argument("--config", required=True, help="YAML with 'models' (and 'training')")
+    p.add_argument("--model", required=True)
+    p.add_argument("--store", required=True)
+    p.add_argument("--out", required=True, help="directory for model.pt, history.tsv")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if present)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a model on a store split")
+    p.add_argument("--model-file", required=True)
+    p.add_argument("--store", required=True)
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--out", required=True, help="directory for metrics.json and predictions")
+    p.add_argument("--device", default=None)
+    p.add_argument("--rc-average", action="store_true", help="average both strands (DNA)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="predict every record of FASTA file(s)")
+    p.add_argument("--model-file", required=True)
+    p.add_argument("--fasta", required=True, nargs="+")
+    p.add_argument("--out", required=True, help="TSV to write")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default=None)
+    p.add_argument("--rc-average", action="store_true", help="average both strands (DNA)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("report", help="HTML report of a results folder")
+    p.add_argument("--results", default="results")
+    p.add_argument("--out", default="results/report.html")
+    p.add_argument("--config", default=None, help="config to show in the report")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure(threads=args.threads)
+    try:
+        args.func(args)
+    except BioseqError as err:
+        print(f"bioseq: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bioseq: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Configuration as frozen dataclasses that reject unknown keys.
+
+This is the one place in the package that turns parsed YAML (plain dicts) into typed
+settings; library functions take explicit keyword arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .encoding import EncodingPolicy, LengthPolicy
+from .errors import BioseqError
+
+TASKS = ("binary", "multiclass", "multilabel", "regression")
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    field: str = "split"  # header field / table column with train|val|test, used when present
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str
+    alphabet: str = "dna"
+    task: str = "multiclass"
+    fasta: tuple[str, ...] = ()  # FASTA file(s); labels from headers or `labels_table`
+    class_fastas: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # class -> files
+    labels_table: str | None = None  # TSV/CSV with `id_column` and label column(s)
+    id_column: str = "id"
+    label_field: str = "label"  # header key or table column (binary/multiclass)
+    label_columns: tuple[str, ...] = ()  # table columns (multilabel/regression)
+    classes: tuple[str, ...] = ()  # class order; binary: the last one is positive
+    length: LengthPolicy = LengthPolicy()
+    encoding: EncodingPolicy = EncodingPolicy()
+    split: SplitConfig = SplitConfig()
+    predict: tuple[str, ...] = ()  # FASTA file(s) to predict; default: the inputs
+
+    def __post_init__(self) -> None:
+        where = f"dataset '{self.name}'"
+        if self.task not in TASKS:
+            raise BioseqError(f"{where}: task must be one of {TASKS}, not '{self.task}'")
+        if bool(self.fasta) == bool(self.class_fastas):
+            raise BioseqError(f"{where}: give exactly one of 'fasta' or 'class_fastas'")
+        if self.class_fastas and self.task not in ("binary", "multiclass"):
+            raise BioseqError(f"{where}: 'class_fastas' needs task binary or multiclass")
+        if self.task in ("multilabel", "regression") and not self.label_columns:
+            raise BioseqError(f"{where}: task {self.task} needs 'label_columns'")
+        if self.label_columns and not self.labels_table:
+            raise BioseqError(f"{where}: 'label_columns' needs 'labels_table'")
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Every FASTA file the data set reads, in order."""
+        return self.fasta or tuple(p for paths in self.class_fastas.values() for p in paths)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    schedule: str = "cosine"  # cosine (with warmup) | constant
+    warmup_fraction: float = 0.05
+    grad_clip: float | None = 1.0
+    class_weights: bool = False  # inverse-frequency weights in the loss
+    monitor: str = "val_loss"  # val_loss or a metric name such as accuracy, mcc, auroc
+    patience: int = 8
+    seed: int = 0
+    rc_augment: bool = False  # random reverse complement of DNA training batches
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    architecture: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    train: TrainConfig = TrainConfig()
+
+
+def from_dict(cls: type, data: Mapping[str, Any] | None, *, where: str, **extra: Any):
+    """Build dataclass `cls` from a mapping, refusing keys it does not know."""
+    data = dict(data or {})
+    known = {f.name for f in dataclasses.fields(cls)} - set(extra)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise BioseqError(
+            f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        nested = hints[key] if dataclasses.is_dataclass(hints[key]) else None
+        if nested is not None and not isinstance(value, nested):
+            if not isinstance(value, Mapping):
+                raise BioseqError(f"{where}.{key}: expected a mapping, not {value!r}")
+            value = from_dict(nested, value, where=f"{where}.{key}")
+        elif key in ("fasta", "predict", "classes", "label_columns"):
+            value = _as_tuple(value)
+        elif key == "class_fastas":
+            value = {str(k): _as_tuple(v) for k, v in (value or {}).items()}
+        kwargs[key] = value
+    try:
+        return cls(**kwargs, **extra)
+    except TypeError as err:
+        raise BioseqError(f"{where}: {err}") from None
+
+
+def dataset_config(name: str, data: Mapping[str, Any]) -> DatasetConfig:
+    return from_dict(DatasetConfig, data, where=f"dataset '{name}'", name=name)
+
+
+def model_config(name: str, data: Mapping[str, Any], defaults: Mapping[str, Any] | None = None):
+    """A model entry; its `train` keys override the workflow-wide `training` defaults."""
+    data = dict(data)
+    data["train"] = {**(defaults or {}), **(data.get("train") or {})}
+    return from_dict(ModelConfig, data, where=f"model '{name}'", name=name)
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise BioseqError("no such file", path=str(path))
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise BioseqError(f"invalid YAML ({' '.join(str(err).split())})", path=str(path)) from None
+    if not isinstance(data, dict):
+        raise BioseqError("expected a mapping at the top level", path=str(path))
+    return data
+
+
+def _as_tuple(value: Any) -> tuple:
+    if value is None:
+        return ()
+    if isinstance(value, (str, int, float)):
+        return (str(value),)
+    return tuple(str(v) for v in value)
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    threads: int = 2  # CPU threads per training/evaluation job
+    gpu: int = 1  # GPUs a training job asks a cluster for (ignored by local runs)
+    mem_mb: int = 8000
+    runtime: int = 120  # minutes
+
+
+@dataclass(frozen=True)
+class WorkflowConfig:
+    """The whole config.yaml, checked before the workflow starts."""
+
+    datasets: Mapping[str, Any]
+    models: Mapping[str, Any]
+    training: Mapping[str, Any] = field(default_factory=dict)
+    resources: ResourcesConfig = ResourcesConfig()
+    report: str = "results/report.html"
+
+
+def check_workflow_config(config: Mapping[str, Any]) -> WorkflowConfig:
+    """Every section typed and checked; the first problem is one clear line."""
+    workflow = from_dict(WorkflowConfig, config, where="config")
+    if not workflow.datasets or not workflow.models:
+        raise BioseqError("config: 'datasets' and 'models' must each name at least one entry")
+    from_dict(TrainConfig, workflow.training, where="config.training")
+    for name, entry in workflow.datasets.items():
+        dataset_config(name, entry)
+    for name, entry in workflow.models.items():
+        model_config(name, entry, workflow.training)
+    return workflow

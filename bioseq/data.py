@@ -1,0 +1,90 @@
+"""Batches from a uint8 token matrix: whole-batch gathers into a reused buffer.
+
+Per-sample `__getitem__` and float batches through DataLoader worker processes are the
+slow paths on small machines; `np.take(..., out=buffer, mode="wrap")` over the memmapped
+store is several times faster than fancy indexing. One-hot expansion happens per batch on
+the target device (`TokenExpander`).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, NamedTuple
+
+import numpy as np
+import torch
+
+from .alphabets import Alphabet
+from .encoding import expansion_table, one_hot, reverse_complement, span_mask
+
+
+class Batch(NamedTuple):
+    tokens: torch.Tensor  # (B, width) uint8, valid until the next batch is drawn
+    starts: torch.Tensor  # (B,) int64
+    lengths: torch.Tensor  # (B,) int64
+    targets: torch.Tensor | None  # (B,) or (B, k)
+    index: np.ndarray  # (B,) record numbers in the source arrays
+
+
+class BatchLoader:
+    """Iterates over `indices` of a (n, width) token matrix in batches."""
+
+    def __init__(self, tokens: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+                 indices: np.ndarray, *, targets: np.ndarray | None = None,
+                 batch_size: int = 64, shuffle: bool = False, seed: int = 0,
+                 trim: bool = True, device: torch.device | str = "cpu"):
+        self.tokens, self.starts, self.lengths = tokens, starts, lengths
+        self.indices, self.targets = np.asarray(indices), targets
+        self.batch_size, self.shuffle, self.trim = batch_size, shuffle, trim
+        self.device = torch.device(device)
+        self.rng = np.random.default_rng(seed)
+        self.ends = starts.astype(np.int64) + lengths  # (n,) end of the real span
+
+    def __len__(self) -> int:
+        return -(-len(self.indices) // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        order = self.rng.permutation(self.indices) if self.shuffle else self.indices
+        buffer = np.empty((min(self.batch_size, len(order)), self.tokens.shape[1]), np.uint8)
+        for begin in range(0, len(order), self.batch_size):
+            index = order[begin : begin + self.batch_size]
+            rows = buffer[: len(index)]
+            np.take(self.tokens, index, axis=0, out=rows, mode="wrap")
+            # padded to the longest in the batch when the store is padded to the longest overall
+            width = int(self.ends[index].max()) if self.trim else rows.shape[1]
+            yield Batch(
+                torch.from_numpy(rows[:, :width]).to(self.device),
+                torch.from_numpy(self.starts[index].astype(np.int64)).to(self.device),
+                torch.from_numpy(self.lengths[index].astype(np.int64)).to(self.device),
+                None if self.targets is None
+                else torch.from_numpy(self.targets[index]).to(self.device),
+                index,
+            )
+
+
+class TokenExpander:
+    """Turns token batches into model inputs on the batch's device."""
+
+    def __init__(self, alphabet: Alphabet, *, ambiguous: str, device: torch.device | str = "cpu"):
+        self.alphabet = alphabet
+        self.table = torch.from_numpy(expansion_table(alphabet, ambiguous=ambiguous)).to(device)
+        self.complement = (torch.tensor(alphabet.token_complement(), device=device)
+                           if alphabet.has_strands else None)
+
+    def __call__(self, batch: Batch, *, reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> x (B, alphabet, width) float and mask (B, width) bool."""
+        tokens = batch.tokens
+        if reverse:
+            tokens = reverse_complement(tokens, batch.starts, batch.lengths, self.complement)
+        mask = span_mask(batch.starts, batch.lengths, tokens.shape[1])
+        return one_hot(tokens, self.table), mask
+
+    def random_reverse(self, batch: Batch, generator: torch.Generator) -> Batch:
+        """Reverse-complement a random half of the batch (augmentation)."""
+        flip = torch.rand(len(batch.tokens), generator=generator) < 0.5
+        if not flip.any():
+            return batch
+        tokens = batch.tokens.clone()
+        flip = flip.to(tokens.device)
+        tokens[flip] = reverse_complement(tokens[flip], batch.starts[flip], batch.lengths[flip],
+                                          self.complement)
+        return batch._replace(tokens=tokens)

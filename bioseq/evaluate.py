@@ -1,0 +1,75 @@
+"""Held-out evaluation of a checkpoint on a store split: metrics, predictions, figures."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import tasks
+from .checkpoint import load_model
+from .data import BatchLoader
+from .errors import BioseqError
+from .io import atomic_path, write_text_atomic
+from .metrics import compute_metrics
+from .predict import Predictor, predict_scores
+from .store import EncodedStore
+
+
+class Evaluation(NamedTuple):
+    metrics: dict
+    predictions: pd.DataFrame  # one row per evaluated record
+
+
+def check_compatible(predictor: Predictor, store: EncodedStore) -> None:
+    """The store must be encoded the way the model was trained."""
+    info, meta = predictor.checkpoint, store.meta
+    for key in ("alphabet", "task", "encoding", "length"):
+        if info.get(key) != meta.get(key):
+            raise BioseqError(f"model and data disagree on {key}: model {info.get(key)!r}, "
+                              f"data {meta.get(key)!r}", path=str(store.path))
+    if tuple(info["label_names"]) != store.label_names:
+        raise BioseqError(f"model labels {info['label_names']} differ from the data's "
+                          f"{list(store.label_names)}", path=str(store.path))
+
+
+def evaluate(checkpoint: str | os.PathLike, store_dir: str | os.PathLike, *, split: str = "test",
+             device: str | torch.device | None = None, rc_average: bool = False,
+             batch_size: int = 256) -> Evaluation:
+    predictor = load_model(checkpoint, device=device)
+    store = EncodedStore(store_dir)
+    check_compatible(predictor, store)
+    index = store.indices(split)
+    if not len(index):
+        raise BioseqError(f"the {split} split is empty", path=str(store_dir))
+    loader = BatchLoader(store.tokens, store.starts, store.lengths, index,
+                         batch_size=batch_size, device=predictor.device)
+    scores = predict_scores(predictor.model, loader, predictor.expander, task=store.task,
+                            rc_average=rc_average)
+    scores = tasks.unscale(store.task, scores, predictor.target_scaling)
+    truth = store.labels[index]
+    metrics = compute_metrics(store.task, truth, scores, store.label_names)
+    metrics.update(split=split, task=store.task, dataset=store.meta["dataset"],
+                   architecture=predictor.checkpoint["architecture"])
+    ids = np.asarray(store.ids(), dtype=object)[index]
+    frame = predictor._frame(list(ids), scores)
+    if store.task in ("binary", "multiclass"):
+        frame.insert(1, "label", [store.label_names[i] for i in truth])
+        frame.insert(3, "correct", frame["label"] == frame["predicted"])
+    return Evaluation(metrics, frame)
+
+
+def write_evaluation(evaluation: Evaluation, *, metrics_path: str | Path,
+                     predictions_path: str | Path) -> None:
+    write_text_atomic(metrics_path, json.dumps(evaluation.metrics, indent=2) + "\n")
+    write_table(evaluation.predictions, predictions_path)
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, sep="\t", index=False, float_format="%.6g")

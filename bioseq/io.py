@@ -1,0 +1,143 @@
+"""Reading FASTA and label tables; writing outputs atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator, NamedTuple
+
+import pandas as pd
+import pyfastx
+
+from .errors import BioseqError
+
+_GZIP_MAGIC = b"\x1f\x8b"
+CHUNK_CHARACTERS = 4_000_000  # small enough to stay in cache, large enough to amortise
+
+
+class FastaRecord(NamedTuple):
+    id: str
+    sequence: str
+    description: str  # header text after the id ("" when absent)
+
+
+def check_fasta(path: str | os.PathLike) -> None:
+    """Fail with a one-line error unless `path` is a readable, non-empty FASTA file."""
+    path = Path(path)
+    if not path.is_file():
+        raise BioseqError("no such file", path=str(path))
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    opener = gzip.open if magic == _GZIP_MAGIC else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(4096).lstrip()
+    except (OSError, EOFError) as err:
+        raise BioseqError(f"cannot read compressed file ({err})", path=str(path)) from None
+    if not head:
+        raise BioseqError("empty file", path=str(path))
+    if not head.startswith(b">"):
+        first = head[:1].decode("latin-1")
+        raise BioseqError(f"not a FASTA file (first character {first!r}, expected '>')",
+                          path=str(path))
+
+
+def iter_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
+    """Records of a plain, gzip or bgzip FASTA file, read with pyfastx."""
+    check_fasta(path)
+    try:
+        for name, seq, comment in pyfastx.Fastx(str(path), comment=True):
+            yield FastaRecord(name, seq, comment or "")
+    except RuntimeError as err:
+        raise BioseqError(f"cannot parse FASTA ({err})", path=str(path)) from None
+
+
+def iter_chunks(path: str, chunk_characters: int = CHUNK_CHARACTERS
+                ) -> Iterator[tuple[list[str], list[str], list[str]]]:
+    """(ids, sequences, descriptions) lists of about `chunk_characters` sequence characters."""
+    ids: list[str] = []
+    seqs: list[str] = []
+    descriptions: list[str] = []
+    size = 0
+    for record_id, seq, description in iter_fasta(path):
+        ids.append(record_id)
+        seqs.append(seq)
+        descriptions.append(description)
+        size += len(seq)
+        if size >= chunk_characters:
+            yield ids, seqs, descriptions
+            ids, seqs, descriptions, size = [], [], [], 0
+    if ids:
+        yield ids, seqs, descriptions
+
+
+def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
+    return list(iter_fasta(path))
+
+
+def header_fields(description: str) -> dict[str, str]:
+    """`key=value` fields of a FASTA header description (`>id label=EI split=test`)."""
+    fields = {}
+    for word in description.split():
+        key, sep, value = word.partition("=")
+        if sep:
+            fields[key] = value
+    return fields
+
+
+def read_table(path: str | os.PathLike, *, required: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A TSV or CSV (chosen by extension) read as strings; checks required columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise BioseqError("no such file", path=str(path))
+    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    try:
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise BioseqError(f"cannot parse table ({first})", path=str(path)) from None
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise BioseqError(
+            f"unknown column(s) {', '.join(map(repr, missing))}; the table has "
+            f"{', '.join(map(repr, table.columns))}", path=str(path),
+        )
+    return table
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `final`; rename it into place only on success."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{final.name}.tmp-"
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=prefix, dir=final.parent)
+        os.close(fd)
+        tmp = Path(name)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+    try:
+        yield tmp
+        if directory and final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True) if directory else tmp.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

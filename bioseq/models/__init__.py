@@ -1,0 +1,88 @@
+"""Model registry. Every architecture is a *backbone* that maps
+`(batch, alphabet, length)` one-hot input and a `(batch, length)` mask to per-position
+features `(batch, channels, length')` and their mask; a *head* turns those into outputs.
+`SequenceHead` pools over real positions for per-sequence tasks (any length);
+`FlattenHead` keeps position information for fixed-width inputs (`head_pool: flatten`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..errors import BioseqError
+from .heads import FlattenHead, SequenceHead
+
+BackboneFactory = Callable[..., nn.Module]
+REGISTRY: dict[str, BackboneFactory] = {}
+HEAD_PARAMS = ("head_hidden", "head_dropout", "head_pool")
+
+
+def register(name: str) -> Callable[[BackboneFactory], BackboneFactory]:
+    def add(factory: BackboneFactory) -> BackboneFactory:
+        REGISTRY[name] = factory
+        return factory
+
+    return add
+
+
+class SequenceModel(nn.Module):
+    """Backbone + head; remembers how it was built so checkpoints can rebuild it."""
+
+    def __init__(self, architecture: str, backbone: nn.Module, head: nn.Module,
+                 hparams: dict[str, Any]):
+        super().__init__()
+        self.architecture, self.hparams = architecture, hparams
+        self.input_length: int | None = None
+        self.backbone, self.head = backbone, head
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x: (batch, alphabet, length) float; mask: (batch, length) bool -> (batch, outputs)."""
+        features, feature_mask = self.backbone(x, mask)
+        return self.head(features, feature_mask)
+
+
+def build_model(architecture: str, *, in_channels: int, n_outputs: int,
+                input_length: int | None = None, **hparams: Any) -> SequenceModel:
+    """Build a registered architecture; unknown names or hyper-parameters are clear errors.
+
+    `input_length` is the fixed window width, needed only by `head_pool: flatten`.
+    """
+    if architecture not in REGISTRY:
+        raise BioseqError(f"unknown architecture '{architecture}' "
+                          f"(choose from {', '.join(sorted(REGISTRY))})")
+    head_kwargs = {k.removeprefix("head_"): hparams[k] for k in HEAD_PARAMS if k in hparams}
+    pool = head_kwargs.pop("pool", "meanmax")
+    backbone_kwargs = {k: v for k, v in hparams.items() if k not in HEAD_PARAMS}
+    try:
+        backbone = REGISTRY[architecture](in_channels, **backbone_kwargs)
+    except TypeError as err:
+        raise BioseqError(f"architecture '{architecture}': {err}") from None
+    if pool == "flatten":
+        if input_length is None:
+            raise BioseqError("head_pool: flatten needs fixed-length input (dataset length: N)")
+        positions = _feature_positions(backbone, in_channels, input_length)
+        head = FlattenHead(backbone.out_channels, n_outputs, positions=positions, **head_kwargs)
+    elif pool == "meanmax":
+        head = SequenceHead(backbone.out_channels, n_outputs, **head_kwargs)
+    else:
+        raise BioseqError(f"head_pool must be 'meanmax' or 'flatten', not '{pool}'")
+    model = SequenceModel(architecture, backbone, head, dict(hparams))
+    model.input_length = input_length
+    return model
+
+
+@torch.no_grad()
+def _feature_positions(backbone: nn.Module, in_channels: int, length: int) -> int:
+    """Feature length the backbone makes from a window of `length` positions."""
+    was_training = backbone.training
+    backbone.eval()
+    features, _ = backbone(torch.zeros(1, in_channels, length),
+                           torch.ones(1, length, dtype=torch.bool))
+    backbone.train(was_training)
+    return features.shape[-1]
+
+
+from . import cnn, recurrent, transformer  # noqa: E402,F401  (they register themselves)

@@ -1,0 +1,64 @@
+"""Basset/DeepSEA-style convolution stack."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import register
+
+
+def pool_mask(mask: torch.Tensor, pool: int) -> torch.Tensor:
+    """Downsample a (batch, length) mask the way MaxPool1d(pool, ceil_mode=True) does."""
+    if pool == 1:
+        return mask
+    return F.max_pool1d(mask.unsqueeze(1).float(), pool, ceil_mode=True).squeeze(1) > 0
+
+
+class ConvBlock(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, pool: int,
+                 dropout: float, dilation: int = 1):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding="same",
+                              dilation=dilation, bias=False)
+        self.norm = nn.BatchNorm1d(out_channels)
+        self.pool = pool
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # zeroing padding after every layer keeps it from leaking into real positions
+        x = F.relu(self.norm(self.conv(x))) * mask.unsqueeze(1)
+        if self.pool > 1:
+            x = F.max_pool1d(x, self.pool, ceil_mode=True)
+            mask = pool_mask(mask, self.pool)
+        return self.dropout(x), mask
+
+
+class ConvBackbone(nn.Module):
+    def __init__(self, in_channels: int, *, channels: Sequence[int] = (128, 128, 128),
+                 kernel_sizes: Sequence[int] = (9, 7, 5), pool: int | Sequence[int] = 2,
+                 dropout: float = 0.2):
+        super().__init__()
+        pools = [pool] * len(channels) if isinstance(pool, int) else list(pool)
+        if not len(channels) == len(kernel_sizes) == len(pools):
+            raise TypeError("channels, kernel_sizes and pool need one entry per layer")
+        sizes = [in_channels, *channels]
+        self.blocks = nn.ModuleList(
+            ConvBlock(sizes[i], sizes[i + 1], kernel_sizes[i], pool=pools[i], dropout=dropout)
+            for i in range(len(channels))
+        )
+        self.out_channels = sizes[-1]
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x * mask.unsqueeze(1)
+        for block in self.blocks:
+            x, mask = block(x, mask)
+        return x, mask
+
+
+@register("cnn")
+def cnn(in_channels: int, **hparams) -> nn.Module:
+    return ConvBackbone(in_channels, **hparams)

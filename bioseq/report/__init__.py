@@ -1,0 +1,93 @@
+"""A single self-contained HTML page summarising every dataset x model in a results folder.
+
+Layout read: `{results}/{dataset}/encoded/meta.json` and
+`{results}/{dataset}/{model}/{train.json, history.tsv, metrics.json}`. Anything missing is
+listed on the page instead of failing. All text from inputs is escaped by Jinja2.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from .. import __version__
+from ..io import write_text_atomic
+from . import plots
+
+_SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "mcc", "macro_f1", "auroc", "auprc",
+                    "subset_accuracy", "pearson", "spearman", "r2", "mse")
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _model_section(dataset: str, model_dir: Path, missing: list[str]) -> dict:
+    train = _read_json(model_dir / "train.json")
+    metrics = _read_json(model_dir / "metrics.json")
+    history_path = model_dir / "history.tsv"
+    section = {"name": model_dir.name, "train": train, "metrics": metrics, "curves": None,
+               "confusion": None}
+    if train is None:
+        missing.append(f"{dataset}/{model_dir.name}: training summary (train.json)")
+    if metrics is None:
+        missing.append(f"{dataset}/{model_dir.name}: evaluation (metrics.json)")
+    elif "confusion_matrix" in metrics:
+        section["confusion"] = plots.data_uri(plots.confusion_matrix(
+            metrics["confusion_matrix"], metrics["labels"], title=model_dir.name))
+    if history_path.is_file():
+        history = pd.read_csv(history_path, sep="\t")
+        monitor = (train or {}).get("monitor", "val_loss")
+        section["curves"] = plots.data_uri(plots.learning_curves(
+            history, monitor=monitor, title=f"{dataset} / {model_dir.name}"))
+    else:
+        missing.append(f"{dataset}/{model_dir.name}: learning curves (history.tsv)")
+    section["summary"] = {k: metrics.get(k) for k in _SUMMARY_METRICS
+                          if metrics and metrics.get(k) is not None}
+    return section
+
+
+def collect(results_dir: str | os.PathLike) -> dict:
+    """Everything the page shows, gathered from a results folder."""
+    results_dir = Path(results_dir)
+    datasets, missing = [], []
+    for dataset_dir in sorted(p for p in results_dir.iterdir() if p.is_dir()) \
+            if results_dir.is_dir() else []:
+        meta = _read_json(dataset_dir / "encoded" / "meta.json")
+        model_dirs = sorted(p for p in dataset_dir.iterdir()
+                            if p.is_dir() and p.name != "encoded")
+        if meta is None and not model_dirs:
+            continue
+        if meta is None:
+            missing.append(f"{dataset_dir.name}: encoded data (encoded/meta.json)")
+        models = [_model_section(dataset_dir.name, d, missing) for d in model_dirs]
+        metric_names = sorted({k for m in models for k in m["summary"]},
+                              key=_SUMMARY_METRICS.index)
+        datasets.append({"name": dataset_dir.name, "meta": meta, "models": models,
+                         "metric_names": metric_names})
+    if not datasets:
+        missing.append(f"no results found under {results_dir}")
+    return {"datasets": datasets, "missing": missing}
+
+
+def build_report(results_dir: str | os.PathLike, out_path: str | os.PathLike, *,
+                 config: dict | None = None) -> None:
+    """Render `report.html` for a results folder (written atomically)."""
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("bioseq", "report"), autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    page = environment.get_template("template.html").render(
+        **collect(results_dir),
+        provenance={"bioseq_version": __version__, "python": platform.python_version(),
+                    "machine": f"{platform.machine()} {platform.system()} ({os.cpu_count()} cpus)",
+                    "date": datetime.datetime.now().isoformat(timespec="seconds")},
+        config_text=json.dumps(config, indent=2, default=str) if config else None,
+    )
+    write_text_atomic(out_path, page)

@@ -1,0 +1,79 @@
+"""Figures for evaluation outputs and the HTML report (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ..io import atomic_path  # noqa: E402
+
+
+def learning_curves(history: pd.DataFrame, *, monitor: str, title: str = "") -> plt.Figure:
+    """Train/val loss and the monitored metric per epoch; the best epoch is marked."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), constrained_layout=True)
+    left.plot(history["epoch"], history["train_loss"], label="train loss")
+    left.plot(history["epoch"], history["val_loss"], label="val loss")
+    left.set_xlabel("epoch")
+    left.legend()
+    metric = monitor if monitor in history else "val_loss"
+    right.plot(history["epoch"], history[metric], color="tab:green")
+    right.set_xlabel("epoch")
+    right.set_ylabel(metric)
+    if "best" in history and history["best"].any():
+        best = int(history.loc[history["best"].astype(bool), "epoch"].iloc[0])
+        for axis in (left, right):
+            axis.axvline(best, color="grey", linestyle="--", linewidth=1)
+        right.set_title(f"best epoch {best}", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def confusion_matrix(matrix: list[list[int]], labels: list[str], *, title: str = "") -> plt.Figure:
+    """Counts with true labels on rows and predictions on columns."""
+    counts = np.asarray(matrix)
+    size = 1.2 + 0.6 * len(labels)
+    fig, axis = plt.subplots(figsize=(size + 1, size), constrained_layout=True)
+    image = axis.imshow(counts, cmap="Blues")
+    axis.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axis.set_yticks(range(len(labels)), labels)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    threshold = counts.max() / 2 if counts.size else 0
+    for (i, j), value in np.ndenumerate(counts):
+        axis.text(j, i, str(value), ha="center", va="center",
+                  color="white" if value > threshold else "black", fontsize=8)
+    fig.colorbar(image, ax=axis, shrink=0.8)
+    if title:
+        axis.set_title(title, fontsize=10)
+    return fig
+
+
+def message(text: str) -> plt.Figure:
+    """A small figure holding only a sentence, where a plot does not apply."""
+    fig, axis = plt.subplots(figsize=(4, 1.2))
+    axis.axis("off")
+    axis.text(0.5, 0.5, text, ha="center", va="center")
+    return fig
+
+
+def save_figure(fig: plt.Figure, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=110)
+    plt.close(fig)
+
+
+def data_uri(fig: plt.Figure) -> str:
+    """A figure as an inline `data:image/png;base64,...` URI (the report is one file)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

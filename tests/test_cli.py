@@ -1,0 +1,187 @@
+"""Bad input through the real command line: one line naming file and record, exit status 2,
+no partial output, and the user's files untouched."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bioseq.cli import main
+
+GOOD = ">a label=x\nACGTACGTAC\n>b label=x\nACGTACGTAA\n>c label=y\nTTGTACGTAC\n>d label=y\nGCGTACGTAC\n"
+
+
+def _run(tmp_path: Path, fasta_text: str | bytes | None, dataset: dict | None = None,
+         capsys=None, extra_files: dict[str, str] | None = None) -> tuple[int, str, Path]:
+    fasta = tmp_path / "in.fa"
+    if fasta_text is not None:
+        fasta.write_bytes(fasta_text if isinstance(fasta_text, bytes) else fasta_text.encode())
+    for name, text in (extra_files or {}).items():
+        (tmp_path / name).write_text(text)
+    entry = {"fasta": str(fasta), "length": {"length": 10}, **(dataset or {})}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"datasets": {"demo": entry}}))
+    out = tmp_path / "store"
+    code = main(["encode", "--config", str(config), "--dataset", "demo", "--out", str(out)])
+    return code, capsys.readouterr().err, out
+
+
+def _assert_one_line_error(code: int, err: str, out: Path, *needles: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2
+    assert len(lines) == 1, err
+    assert lines[0].startswith("bioseq: error: ")
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    assert not out.exists()
+    assert not list(out.parent.glob(".store.tmp-*")), "temporary output left behind"
+
+
+def test_good_input_encodes(tmp_path, capsys):
+    code, err, out = _run(tmp_path, GOOD, capsys=capsys)
+    assert code == 0, err
+    assert (out / "tokens.npy").is_file() and (out / "meta.json").is_file()
+
+
+def test_empty_file(tmp_path, capsys):
+    _assert_one_line_error(*_run(tmp_path, "", capsys=capsys), "in.fa", "empty file")
+
+
+def test_not_a_fasta(tmp_path, capsys):
+    code, err, out = _run(tmp_path, "@read1\nACGT\n+\nIIII\n", capsys=capsys)
+    _assert_one_line_error(code, err, out, "in.fa", "not a FASTA", "'@'")
+
+
+def test_missing_file(tmp_path, capsys):
+    _assert_one_line_error(*_run(tmp_path, None, capsys=capsys), "in.fa", "no such file")
+
+
+def test_truncated_gzip(tmp_path, capsys):
+    data = gzip.compress(GOOD.encode())[:-12]
+    _assert_one_line_error(*_run(tmp_path, data, capsys=capsys), "in.fa")
+
+
+def test_duplicate_id_with_other_sequence(tmp_path, capsys):
+    text = GOOD + ">a label=x\nTTTTTTTTTT\n"
+    _assert_one_line_error(*_run(tmp_path, text, capsys=capsys), "in.fa", "record 'a'",
+                           "duplicate ID")
+
+
+def test_duplicate_id_exact_copy_is_dropped_not_fatal(tmp_path, capsys):
+    code, err, out = _run(tmp_path, GOOD + ">a label=x\nACGTACGTAC\n", capsys=capsys)
+    assert code == 0, err
+    assert (out / "dropped.tsv").read_text().splitlines()[1] == "a\tduplicate\ta"
+
+
+def test_illegal_character(tmp_path, capsys):
+    text = GOOD + ">e label=y\nACGTJCGTAC\n"
+    _assert_one_line_error(*_run(tmp_path, text, capsys=capsys), "in.fa", "record 'e'",
+                           "illegal character 'J'", "position 5")
+
+
+def test_ambiguity_code_under_error_policy(tmp_path, capsys):
+    text = GOOD + ">e label=y\nACGTNCGTAC\n"
+    code, err, out = _run(tmp_path, text, {"encoding": {"ambiguous": "error"}}, capsys=capsys)
+    _assert_one_line_error(code, err, out, "in.fa", "record 'e'", "'N'")
+
+
+def test_zero_length_sequence(tmp_path, capsys):
+    text = GOOD + ">e label=y\n>f label=y\nACGT\n"
+    _assert_one_line_error(*_run(tmp_path, text, capsys=capsys), "in.fa", "record 'e'",
+                           "empty sequence")
+
+
+def test_too_long_without_truncation(tmp_path, capsys):
+    text = GOOD + ">long label=y\n" + "A" * 11 + "\n"
+    _assert_one_line_error(*_run(tmp_path, text, capsys=capsys), "in.fa", "record 'long'",
+                           "length 11", "maximum of 10")
+
+
+def test_missing_header_label(tmp_path, capsys):
+    text = GOOD + ">nolabel\nACGTACGTTT\n"
+    _assert_one_line_error(*_run(tmp_path, text, capsys=capsys), "in.fa", "record 'nolabel'",
+                           "label")
+
+
+def test_labels_missing_for_some_ids(tmp_path, capsys):
+    table = "id\tclass\na\tx\nb\tx\nc\ty\n"  # no row for d
+    code, err, out = _run(tmp_path, GOOD, {"labels_table": str(tmp_path / "labels.tsv"),
+                                           "label_field": "class"},
+                          capsys=capsys, extra_files={"labels.tsv": table})
+    _assert_one_line_error(code, err, out, "labels.tsv", "record 'd'", "no label")
+
+
+def test_unknown_label_column(tmp_path, capsys):
+    table = "id\tclass\na\tx\nb\tx\nc\ty\nd\ty\n"
+    code, err, out = _run(tmp_path, GOOD, {"labels_table": str(tmp_path / "labels.tsv"),
+                                           "label_field": "kind"},
+                          capsys=capsys, extra_files={"labels.tsv": table})
+    _assert_one_line_error(code, err, out, "labels.tsv", "'kind'", "unknown column")
+
+
+def test_class_with_one_example(tmp_path, capsys):
+    text = GOOD + ">e label=z\nACGTACGGGG\n"
+    _assert_one_line_error(*_run(tmp_path, text, capsys=capsys), "class 'z'", "1 example")
+
+
+def test_unknown_config_key(tmp_path, capsys):
+    code, err, out = _run(tmp_path, GOOD, {"lenght": 10}, capsys=capsys)
+    _assert_one_line_error(code, err, out, "dataset 'demo'", "unknown key(s) lenght")
+
+
+def test_unknown_nested_config_key(tmp_path, capsys):
+    code, err, out = _run(tmp_path, GOOD, {"encoding": {"ambiguity": "soft"}}, capsys=capsys)
+    _assert_one_line_error(code, err, out, "dataset 'demo'.encoding", "ambiguity")
+
+
+def test_input_files_are_not_modified(tmp_path, capsys):
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(GOOD)
+    digest = hashlib.sha256(fasta.read_bytes()).hexdigest()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, _ = _run(tmp_path, GOOD, capsys=capsys)
+    assert code == 0
+    assert hashlib.sha256(fasta.read_bytes()).hexdigest() == digest
+    after = sorted(p.name for p in tmp_path.iterdir())
+    assert set(after) - set(before) == {"config.yaml", "store"}  # no index files beside input
+
+
+def test_console_script_exit_status(tmp_path):
+    """The installed `bioseq` entry point itself exits non-zero with one line on stderr."""
+    fasta = tmp_path / "in.fa"
+    fasta.write_text("")
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"datasets": {"d": {"fasta": str(fasta)}}}))
+    bioseq = Path(sys.executable).with_name("bioseq")
+    result = subprocess.run([str(bioseq), "encode", "--config", str(config), "--dataset", "d",
+                             "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"bioseq: error: {fasta}: empty file"]
+
+
+@pytest.mark.parametrize("argv_tail", [["--model-file", "missing.pt"]])
+def test_predict_with_missing_checkpoint(tmp_path, capsys, argv_tail):
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(GOOD)
+    out = tmp_path / "pred.tsv"
+    code = main(["predict", *argv_tail, "--fasta", str(fasta), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["bioseq: error: missing.pt: no such file"]
+    assert not out.exists()
+
+
+def test_predict_rejects_non_checkpoint(tmp_path, capsys):
+    fake = tmp_path / "model.pt"
+    fake.write_text("not a checkpoint")
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(GOOD)
+    code = main(["predict", "--model-file", str(fake), "--fasta", str(fasta),
+                 "--out", str(tmp_path / "p.tsv")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "not a bioseq checkpoint" in err[0]

@@ -1,0 +1,152 @@
+"""The real Snakemake pipeline, run from the project's own Snakefile in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import bioseq
+
+REPO = Path(__file__).resolve().parents[1]
+SPLICE = REPO / "resources" / "splice" / "splice.fasta"
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the project's Snakefile in `workdir` with this interpreter's environment."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+               "--directory", str(workdir), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def write_slice(path: Path, every: int = 5) -> list[str]:
+    """Every `every`-th record of the shipped splice data (all three classes); returns ids."""
+    lines = SPLICE.read_text().splitlines()
+    records = [lines[i : i + 2] for i in range(0, len(lines), 2)][::every]
+    path.write_text("".join(f"{h}\n{s}\n" for h, s in records))
+    return [h[1:].split()[0] for h, _ in records]
+
+
+TINY_MODELS = {
+    "cnn": {"architecture": "cnn", "params": {"channels": [16], "kernel_sizes": [7],
+                                              "pool": [2], "head_pool": "flatten"}},
+    "bigru": {"architecture": "bigru", "params": {"hidden": 8, "layers": 1}},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("pipeline")
+    ids = write_slice(workdir / "splice_slice.fa")
+    config = {
+        "datasets": {"splice": {"fasta": "splice_slice.fa", "length": {"length": 60}}},
+        "models": TINY_MODELS,
+        "training": {"epochs": 2, "batch_size": 32},
+        "resources": {"threads": 1},
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, ids, result
+
+
+def test_every_output_is_written(tiny_run):
+    workdir, _, _ = tiny_run
+    for model in TINY_MODELS:
+        for name in ("model.pt", "history.tsv", "train.json", "metrics.json",
+                     "test_predictions.tsv", "predictions.tsv", "learning_curves.png",
+                     "confusion_matrix.png"):
+            assert (workdir / "results/splice" / model / name).stat().st_size > 0, name
+        for step in ("train", "evaluate", "predict"):
+            assert (workdir / "logs/splice" / model / f"{step}.log").is_file()
+    assert (workdir / "results/report.html").is_file()
+
+
+def test_metrics_cover_the_test_split(tiny_run):
+    workdir, ids, _ = tiny_run
+    meta = json.loads((workdir / "results/splice/encoded/meta.json").read_text())
+    assert meta["counts"]["records"] == len(ids)
+    n_test = meta["counts"]["splits"]["test"]
+    for model in TINY_MODELS:
+        metrics = json.loads((workdir / "results/splice" / model / "metrics.json").read_text())
+        assert metrics["n"] == n_test
+        assert np.asarray(metrics["confusion_matrix"]).sum() == n_test
+        assert 0.0 <= metrics["accuracy"] <= 1.0
+        history = pd.read_csv(workdir / "results/splice" / model / "history.tsv", sep="\t")
+        assert list(history["epoch"]) == [1, 2]
+        assert history["best"].sum() == 1
+
+
+def test_predictions_match_the_python_api(tiny_run):
+    workdir, ids, _ = tiny_run
+    for model in TINY_MODELS:
+        table = pd.read_csv(workdir / "results/splice" / model / "predictions.tsv", sep="\t")
+        assert list(table["id"]) == ids  # every record, in input order
+        probs = table[["prob_EI", "prob_IE", "prob_N"]].to_numpy()
+        np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+        api = bioseq.load_model(workdir / "results/splice" / model / "model.pt", device="cpu")
+        expected = api.predict_fasta(workdir / "splice_slice.fa")
+        np.testing.assert_allclose(probs, expected[["prob_EI", "prob_IE", "prob_N"]], atol=1e-5)
+        assert list(table["predicted"]) == list(expected["predicted"])
+
+
+def test_report_names_every_model(tiny_run):
+    workdir, _, _ = tiny_run
+    html = (workdir / "results/report.html").read_text()
+    assert "Dataset: splice" in html
+    for model in TINY_MODELS:
+        assert f"<h4>splice / {model}</h4>" in html
+    assert "Missing from this run" not in html
+
+
+def test_rerun_has_nothing_to_do(tiny_run):
+    workdir, _, _ = tiny_run
+    result = snakemake(workdir, "--cores", "1", "--dry-run")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_snakemake_report(tiny_run):
+    workdir, _, _ = tiny_run
+    result = snakemake(workdir, "--report", "results/snakemake_report.html")
+    assert result.returncode == 0, result.stderr[-2000:]
+    html = (workdir / "results/snakemake_report.html").read_text()
+    assert "bioseq workflow" in html
+
+
+def test_unknown_config_key_stops_before_any_job(tmp_path):
+    write_slice(tmp_path / "s.fa")
+    config = {"datasets": {"s": {"fasta": "s.fa", "length": {"length": 60, "anchr": "left"}}},
+              "models": TINY_MODELS}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--cores", "1")
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.startswith("bioseq: error:")]
+    assert lines == ["bioseq: error: dataset 's'.length: unknown key(s) anchr "
+                     "(known: anchor, length, max_length, truncate)"]
+    assert not (tmp_path / "results").exists()
+
+
+def test_demo_pipeline_reaches_target_accuracy(tmp_path):
+    """The default config on the shipped demo data, as a new user runs it."""
+    for name in ("config.yaml", "resources"):
+        source = REPO / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
+    result = snakemake(tmp_path, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    accuracy = {m: json.loads((tmp_path / f"results/splice/{m}/metrics.json").read_text())
+                ["accuracy"] for m in config["models"]}
+    assert max(accuracy.values()) >= 0.95, accuracy

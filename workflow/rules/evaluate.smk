@@ -1,0 +1,33 @@
+rule evaluate:
+    input:
+        model="results/{dataset}/{model}/model.pt",
+        history="results/{dataset}/{model}/history.tsv",
+        summary="results/{dataset}/{model}/train.json",
+        store="results/{dataset}/encoded",
+    output:
+        metrics="results/{dataset}/{model}/metrics.json",
+        predictions="results/{dataset}/{model}/test_predictions.tsv",
+        curves=report(
+            "results/{dataset}/{model}/learning_curves.png",
+            caption="../report/learning_curves.rst",
+            category="Training",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "model": "{model}", "figure": "learning curves"},
+        ),
+        confusion=report(
+            "results/{dataset}/{model}/confusion_matrix.png",
+            caption="../report/confusion_matrix.rst",
+            category="Evaluation",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "model": "{model}", "figure": "confusion matrix"},
+        ),
+    log:
+        "logs/{dataset}/{model}/evaluate.log",
+    threads: RESOURCES["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/bioseq.yaml"
+    script:
+        "../scripts/evaluate.py"

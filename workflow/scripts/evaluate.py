@@ -1,0 +1,33 @@
+"""Snakemake wrapper: test-split metrics, predictions and figures (logic: bioseq.evaluate)."""
+
+import json
+
+import pandas as pd
+
+from bioseq.cli import run_step
+from bioseq.evaluate import evaluate, write_evaluation
+from bioseq.report import plots
+
+sm = snakemake  # noqa: F821
+
+
+def step() -> None:
+    result = evaluate(sm.input.model, sm.input.store, split="test")
+    write_evaluation(result, metrics_path=sm.output.metrics,
+                     predictions_path=sm.output.predictions)
+    title = f"{sm.wildcards.dataset} / {sm.wildcards.model}"
+    history = pd.read_csv(sm.input.history, sep="\t")
+    with open(sm.input.summary) as handle:
+        summary = json.load(handle)
+    plots.save_figure(plots.learning_curves(history, monitor=summary["monitor"], title=title),
+                      sm.output.curves)
+    metrics = result.metrics
+    if "confusion_matrix" in metrics:
+        figure = plots.confusion_matrix(metrics["confusion_matrix"], metrics["labels"],
+                                        title=title)
+    else:
+        figure = plots.message(f"no confusion matrix for a {metrics['task']} task")
+    plots.save_figure(figure, sm.output.confusion)
+
+
+run_step(step, log_file=sm.log[0], threads=sm.threads)
