@@ -9,9 +9,9 @@ turns tokens into the float layout per batch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from .errors import BioseqError
 

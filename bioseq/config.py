@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -18,6 +19,9 @@ from .encoding import EncodingPolicy, LengthPolicy
 from .errors import BioseqError
 
 TASKS = ("binary", "multiclass", "multilabel", "regression")
+SCHEDULES = ("cosine", "constant")
+MONITORS = ("val_loss", "accuracy", "balanced_accuracy", "mcc", "macro_f1", "auroc", "auprc",
+            "subset_accuracy", "mse", "mae", "pearson", "spearman", "r2")
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,13 @@ class TrainConfig:
     seed: int = 0
     rc_augment: bool = False  # random reverse complement of DNA training batches
 
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise BioseqError(f"schedule must be one of {SCHEDULES}, not '{self.schedule}'")
+        if self.monitor not in MONITORS:
+            raise BioseqError(f"monitor must be one of {', '.join(MONITORS)}, "
+                              f"not '{self.monitor}'")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -86,6 +97,13 @@ class ModelConfig:
     architecture: str
     params: Mapping[str, Any] = field(default_factory=dict)
     train: TrainConfig = TrainConfig()
+
+    def __post_init__(self) -> None:
+        from .models import REGISTRY  # models import torch; config stays light until here
+
+        if self.architecture not in REGISTRY:
+            raise BioseqError(f"model '{self.name}': unknown architecture '{self.architecture}' "
+                              f"(choose from {', '.join(sorted(REGISTRY))})")
 
 
 def from_dict(cls: type, data: Mapping[str, Any] | None, *, where: str, **extra: Any):
@@ -101,6 +119,8 @@ def from_dict(cls: type, data: Mapping[str, Any] | None, *, where: str, **extra:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         nested = hints[key] if dataclasses.is_dataclass(hints[key]) else None
+        if nested is not None and value is None:  # an empty YAML section means defaults
+            value = {}
         if nested is not None and not isinstance(value, nested):
             if not isinstance(value, Mapping):
                 raise BioseqError(f"{where}.{key}: expected a mapping, not {value!r}")

@@ -8,7 +8,8 @@ the target device (`TokenExpander`).
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -26,12 +27,16 @@ class Batch(NamedTuple):
 
 
 class BatchLoader:
-    """Iterates over `indices` of a (n, width) token matrix in batches."""
+    """Iterates over `indices` of a (n, width) token matrix in batches.
+
+    `trim=True` (for data padded to the longest sequence, `length: null`) cuts each batch to
+    its own longest sequence; fixed windows keep their full width.
+    """
 
     def __init__(self, tokens: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
                  indices: np.ndarray, *, targets: np.ndarray | None = None,
                  batch_size: int = 64, shuffle: bool = False, seed: int = 0,
-                 trim: bool = True, device: torch.device | str = "cpu"):
+                 trim: bool = False, device: torch.device | str = "cpu"):
         self.tokens, self.starts, self.lengths = tokens, starts, lengths
         self.indices, self.targets = np.asarray(indices), targets
         self.batch_size, self.shuffle, self.trim = batch_size, shuffle, trim

@@ -8,8 +8,9 @@ padding or trimming are touched), the chunk is joined into one byte string, and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -33,7 +34,9 @@ class EncodingPolicy:
 
     def __post_init__(self) -> None:
         if self.ambiguous not in AMBIGUOUS_POLICIES:
-            raise BioseqError(f"ambiguous must be one of {AMBIGUOUS_POLICIES}, not '{self.ambiguous}'")
+            raise BioseqError(
+                f"ambiguous must be one of {AMBIGUOUS_POLICIES}, not '{self.ambiguous}'"
+            )
         if self.soft_masked not in SOFT_MASKED_POLICIES:
             raise BioseqError(
                 f"soft_masked must be one of {SOFT_MASKED_POLICIES}, not '{self.soft_masked}'"

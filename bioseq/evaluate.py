@@ -48,7 +48,8 @@ def evaluate(checkpoint: str | os.PathLike, store_dir: str | os.PathLike, *, spl
     if not len(index):
         raise BioseqError(f"the {split} split is empty", path=str(store_dir))
     loader = BatchLoader(store.tokens, store.starts, store.lengths, index,
-                         batch_size=batch_size, device=predictor.device)
+                         batch_size=batch_size, trim=store.meta["length"]["length"] is None,
+                         device=predictor.device)
     scores = predict_scores(predictor.model, loader, predictor.expander, task=store.task,
                             rc_average=rc_average)
     scores = tasks.unscale(store.task, scores, predictor.target_scaling)

@@ -7,8 +7,9 @@ import gzip
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import pandas as pd
 import pyfastx
@@ -117,6 +118,7 @@ def atomic_path(final: str | os.PathLike, *, directory: bool = False) -> Iterato
     prefix = f".{final.name}.tmp-"
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs get the usual mode
     else:
         fd, name = tempfile.mkstemp(prefix=prefix, dir=final.parent)
         os.close(fd)

@@ -7,7 +7,8 @@ bytes per record, not by the size of the headers.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -150,7 +151,7 @@ class _LabelTable:
     def split_codes(self, ids: Sequence[str]) -> np.ndarray:
         values = self.split_raw[self.rows(ids)]
         return np.fromiter((_split_code(v, source=self.path, record=i)
-                            for v, i in zip(values, ids)), np.int8, len(ids))
+                            for v, i in zip(values, ids, strict=True)), np.int8, len(ids))
 
 
 def _split_code(value: str, *, source: str, record: str) -> int:

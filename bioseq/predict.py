@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -76,7 +76,7 @@ class Predictor:
         chunk = self.encoder.encode(ids, sequences, source=source)
         loader = BatchLoader(chunk.tokens, chunk.starts, chunk.lengths,
                              np.arange(len(sequences)), batch_size=batch_size,
-                             device=self.device)
+                             trim=self.encoder.length.length is None, device=self.device)
         scores = predict_scores(self.model, loader, self.expander, task=self.task,
                                 rc_average=rc_average)
         return self._frame(ids, tasks.unscale(self.task, scores, self.target_scaling))
@@ -98,7 +98,7 @@ class Predictor:
             for j, name in enumerate(names):
                 frame[f"prob_{name}"] = scores[:, j]
         elif self.task == "multilabel":
-            frame["predicted"] = [";".join(n for n, p in zip(names, row) if p >= 0.5)
+            frame["predicted"] = [";".join(n for n, p in zip(names, row, strict=True) if p >= 0.5)
                                   for row in scores]
             for j, name in enumerate(names):
                 frame[f"prob_{name}"] = scores[:, j]

@@ -61,7 +61,7 @@ def find_duplicates(hashes: np.ndarray, rows, labels: np.ndarray,
     duplicates = conflicts = 0
     order = np.argsort(hashes, kind="stable")
     _, first, counts = np.unique(hashes[order], return_index=True, return_counts=True)
-    for start, count in zip(first[counts > 1], counts[counts > 1]):
+    for start, count in zip(first[counts > 1], counts[counts > 1], strict=True):
         for group in _equal_groups(np.sort(order[start : start + count]), rows):
             group_labels = labels[group]
             if all(np.array_equal(group_labels[0], g) for g in group_labels[1:]):
@@ -107,7 +107,7 @@ def assign_splits(labels: np.ndarray, keep: np.ndarray, *, given: np.ndarray | N
 def check_class_counts(labels: np.ndarray, keep: np.ndarray, names: tuple[str, ...],
                        *, where: str) -> None:
     counts = np.bincount(labels[keep], minlength=len(names))
-    for name, count in zip(names, counts):
+    for name, count in zip(names, counts, strict=True):
         if count < 2:
             raise BioseqError(f"{where}: class '{name}' has {count} example(s) after "
                               "removing duplicates; every class needs at least 2")

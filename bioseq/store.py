@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+
 import numpy as np
 
 from . import __version__
@@ -22,8 +23,7 @@ from .encoding import SequenceEncoder
 from .errors import BioseqError
 from .io import CHUNK_CHARACTERS, atomic_path, iter_chunks
 from .labels import SPLITS, LabelCollector
-from .splits import (assign_splits, check_class_counts, find_duplicates, row_hashes,
-                     split_counts)
+from .splits import assign_splits, check_class_counts, find_duplicates, row_hashes, split_counts
 
 _HEADER_BYTES = 128  # reserved .npy header, so rows can be appended before n is known
 

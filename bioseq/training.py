@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import logging
 
 import numpy as np
 import pandas as pd
@@ -30,15 +29,10 @@ from .store import EncodedStore
 log = logging.getLogger(__name__)
 
 
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-
-
 @dataclass
 class FitResult:
     best_epoch: int
-    best_score: float
+    best_score: float | None
     monitor: str
     history: pd.DataFrame
     seconds: float
@@ -61,6 +55,50 @@ def _lr_lambda(schedule: str, total_steps: int, warmup_fraction: float):
     return factor
 
 
+class _EarlyStopping:
+    """Tracks the best epoch of `monitor` and keeps a CPU copy of its weights."""
+
+    def __init__(self, monitor: str, patience: int):
+        self.monitor, self.patience = monitor, patience
+        self.best_score: float | None = None
+        self.best_epoch, self.best_state, self.stale = 0, None, 0
+
+    def update(self, epoch: int, row: dict, model: torch.nn.Module) -> bool:
+        """Record an epoch; True when training should stop."""
+        if self.monitor not in row:
+            raise BioseqError(f"monitor '{self.monitor}' is not one of {sorted(row)}")
+        if is_better(self.monitor, row[self.monitor], self.best_score) or self.best_state is None:
+            self.best_score, self.best_epoch, self.stale = row[self.monitor], epoch, 0
+            self.best_state = copy.deepcopy({k: v.detach().cpu()
+                                             for k, v in model.state_dict().items()})
+        else:
+            self.stale += 1
+        return self.stale >= self.patience
+
+
+def _train_epoch(model, loader: BatchLoader, expander: TokenExpander, optimizer, scheduler, *,
+                 task: str, weights, grad_clip: float | None, rc_augment: bool,
+                 generator: torch.Generator, autocast: dict) -> float:
+    """One pass over `loader`; returns the mean training loss."""
+    model.train()
+    total, count = 0.0, 0
+    for batch in loader:
+        if rc_augment:
+            batch = expander.random_reverse(batch, generator)
+        x, mask = expander(batch)  # (B, alphabet, L) float, (B, L) bool
+        with torch.autocast(**autocast):
+            loss = tasks.loss(task, model(x, mask), batch.targets, weights)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        scheduler.step()
+        total += loss.item() * len(batch.index)
+        count += len(batch.index)
+    return total / max(count, 1)
+
+
 def fit(
     model: torch.nn.Module, train: BatchLoader, val: BatchLoader, *, expander: TokenExpander,
     task: str, label_names: tuple[str, ...], val_targets: np.ndarray, epochs: int = 30,
@@ -73,70 +111,47 @@ def fit(
     """Train with AdamW, warmup + cosine LR, clipping and early stopping on `monitor`.
 
     The model ends with the weights of its best validation epoch. `val_targets` are the
-    labels of `val` in store form, for metrics.
+    labels of `val` in store form, for metrics. `progress=None` shows a bar on terminals.
     """
     device = pick_device(device)
+    torch.manual_seed(seed)  # dropout; the loaders carry their own seeded generators
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _lr_lambda(schedule, epochs * len(train), warmup_fraction))
-    weights = class_weights.to(device) if class_weights is not None else None
-    generator = torch.Generator().manual_seed(seed)
-    autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    rows, best_state, best_score, best_epoch, stale = [], None, None, 0, 0
-    started = time.perf_counter()
-    bar = tqdm(range(1, epochs + 1), desc="epochs", disable=progress is False or None)
+    step = dict(task=task, grad_clip=grad_clip, rc_augment=rc_augment,
+                weights=class_weights.to(device) if class_weights is not None else None,
+                generator=torch.Generator().manual_seed(seed),
+                autocast=dict(device_type=device.type, dtype=torch.bfloat16,
+                              enabled=device.type == "cuda"))
+    stopper, rows, started = _EarlyStopping(monitor, patience), [], time.perf_counter()
+    bar = tqdm(range(1, epochs + 1), desc="epochs", disable=True if progress is False else None)
     for epoch in bar:
         epoch_started = time.perf_counter()
-        model.train()
-        total, count = 0.0, 0
-        for batch in train:
-            if rc_augment:
-                batch = expander.random_reverse(batch, generator)
-            x, mask = expander(batch)
-            with torch.autocast(**autocast):
-                loss = tasks.loss(task, model(x, mask), batch.targets, weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * len(batch.index)
-            count += len(batch.index)
+        train_loss = _train_epoch(model, train, expander, optimizer, scheduler, **step)
         scores, val_loss = predict_scores(model, val, expander, task=task, with_loss=True,
-                                          class_weights=weights)
+                                          class_weights=step["weights"])
         metrics = compute_metrics(task, val_targets, scores, label_names)
-        row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val_loss,
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                **{k: v for k, v in metrics.items() if isinstance(v, float)},
                "lr": optimizer.param_groups[0]["lr"],
                "seconds": time.perf_counter() - epoch_started}
         rows.append(row)
-        score = row.get(monitor)
-        if monitor not in row:
-            raise ValueError(f"monitor '{monitor}' is not one of {sorted(row)}")
-        if is_better(monitor, score, best_score):
-            best_score, best_epoch, stale = score, epoch, 0
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        else:
-            stale += 1
-        bar.set_postfix({"train_loss": f"{row['train_loss']:.4f}",
-                         "val_loss": f"{val_loss:.4f}", monitor: f"{score:.4f}"})
-        log.info("epoch %d: train_loss %.4f val_loss %.4f %s %.4f (%.1f s)", epoch,
-                 row["train_loss"], val_loss, monitor, score, row["seconds"])
+        stop = stopper.update(epoch, row, model)
+        bar.set_postfix({"train_loss": f"{train_loss:.4f}", monitor: row[monitor]})
+        log.info("epoch %d: train_loss %.4f val_loss %.4f %s %s (%.1f s)", epoch, train_loss,
+                 val_loss, monitor, row[monitor], row["seconds"])
         if history_path is not None:
             write_text_atomic(history_path, pd.DataFrame(rows).to_csv(sep="\t", index=False))
-        if stale >= patience:
+        if stop:
             break
-    model.load_state_dict(best_state)
+    model.load_state_dict(stopper.best_state)
     history = pd.DataFrame(rows)
-    history["best"] = history["epoch"] == best_epoch
+    history["best"] = history["epoch"] == stopper.best_epoch
     if history_path is not None:
         write_text_atomic(history_path, history.to_csv(sep="\t", index=False))
-    return FitResult(best_epoch, float(best_score), monitor, history,
+    return FitResult(stopper.best_epoch, stopper.best_score, monitor, history,
                      time.perf_counter() - started, str(device))
-
-
 
 
 def train_from_store(store_dir: str | Path, *, architecture: str, params: dict, train: dict,
@@ -157,14 +172,15 @@ def train_from_store(store_dir: str | Path, *, architecture: str, params: dict, 
     scaling = tasks.target_scaling(task, store.labels[train_index])
     targets = tasks.prepare_targets(task, store.labels, scaling)
     seed = settings.get("seed", 0)
-    seed_everything(seed)
+    torch.manual_seed(seed)  # initial weights (fit() reseeds for dropout)
     model = build_model(architecture, in_channels=store.alphabet.size,
                         n_outputs=tasks.n_outputs(task, len(names)),
                         input_length=store.meta["length"]["length"], **params)
     batch_size = settings.pop("batch_size", 64)
     use_weights = settings.pop("class_weights", False)
     loaders = [BatchLoader(store.tokens, store.starts, store.lengths, index, targets=targets,
-                           batch_size=batch_size, shuffle=shuffle, seed=seed, device=device)
+                           batch_size=batch_size, shuffle=shuffle, seed=seed,
+                           trim=store.meta["length"]["length"] is None, device=device)
                for index, shuffle in ((train_index, True), (val_index, False))]
     weights = (tasks.class_weights(task, store.labels[train_index], len(names))
                if use_weights else None)

@@ -14,7 +14,8 @@ import yaml
 
 from bioseq.cli import main
 
-GOOD = ">a label=x\nACGTACGTAC\n>b label=x\nACGTACGTAA\n>c label=y\nTTGTACGTAC\n>d label=y\nGCGTACGTAC\n"
+GOOD = (">a label=x\nACGTACGTAC\n>b label=x\nACGTACGTAA\n"
+        ">c label=y\nTTGTACGTAC\n>d label=y\nGCGTACGTAC\n")
 
 
 def _run(tmp_path: Path, fasta_text: str | bytes | None, dataset: dict | None = None,

@@ -7,7 +7,8 @@ features `(batch, channels, length')` and their mask; a *head* turns those into 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn

@@ -1,0 +1,248 @@
+import copy
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bioseq import tasks
+from bioseq.checkpoint import load_model
+from bioseq.data import BatchLoader, TokenExpander
+from bioseq.errors import BioseqError
+from bioseq.evaluate import evaluate
+from bioseq.models import build_model
+from bioseq.predict import predict_scores
+from bioseq.training import _lr_lambda, fit, train_from_store
+
+
+def loaders(store, *, seed=0):
+    """200 training and 60 validation records spread over the (class-sorted) file."""
+    train_index, val_index = store.indices("train")[::12], store.indices("val")[::5]
+    train = BatchLoader(store.tokens, store.starts, store.lengths, train_index,
+                        targets=store.labels, batch_size=32, shuffle=True, seed=seed)
+    val = BatchLoader(store.tokens, store.starts, store.lengths, val_index,
+                      targets=store.labels, batch_size=64)
+    return train, val, store.labels[val_index]
+
+
+def tiny(architecture, tiny_hparams, seed=0):
+    torch.manual_seed(seed)
+    return build_model(architecture, in_channels=4, n_outputs=3, **tiny_hparams(architecture))
+
+
+def run_fit(store, model, **kwargs):
+    train, val, val_targets = loaders(store, seed=kwargs.get("seed", 0))
+    settings = {"epochs": 3, "lr": 0.01, "progress": False, **kwargs}
+    return fit(model, train, val, expander=TokenExpander(store.alphabet, ambiguous="soft"),
+               task="multiclass", label_names=store.label_names, val_targets=val_targets,
+               **settings)
+
+
+def same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_fit_with_the_same_seed_is_reproducible(splice, tiny_hparams):
+    results = []
+    for _ in range(2):
+        model = tiny("cnn", tiny_hparams, seed=5)
+        results.append((run_fit(splice, model, seed=5), model))
+    (first, model_a), (second, model_b) = results
+    pd.testing.assert_frame_equal(first.history.drop(columns="seconds"),
+                                  second.history.drop(columns="seconds"))
+    assert same_weights(model_a, model_b)
+    assert first.best_epoch == second.best_epoch
+
+
+def test_fit_seed_alone_makes_dropout_reproducible(splice, tiny_hparams):
+    start = tiny("transformer", tiny_hparams)
+    model_a, model_b = copy.deepcopy(start), copy.deepcopy(start)
+    first = run_fit(splice, model_a, seed=0, epochs=1)
+    torch.rand(10)  # anything else that draws from the global generator in between
+    second = run_fit(splice, model_b, seed=0, epochs=1)
+    assert first.history["train_loss"].tolist() == second.history["train_loss"].tolist()
+    assert same_weights(model_a, model_b)
+
+
+def test_history_has_one_row_per_epoch_and_marks_the_best(splice, tiny_hparams):
+    result = run_fit(splice, tiny("cnn", tiny_hparams), epochs=4, patience=10)
+    history = result.history
+    assert history["epoch"].tolist() == [1, 2, 3, 4]
+    for column in ("train_loss", "val_loss", "accuracy", "mcc", "macro_f1", "lr", "seconds",
+                   "best"):
+        assert column in history.columns
+    best = int(history["val_loss"].to_numpy().argmin()) + 1
+    assert history.loc[history["best"], "epoch"].tolist() == [best]
+    assert result.best_epoch == best
+    assert result.best_score == pytest.approx(history["val_loss"].min())
+    assert result.monitor == "val_loss"
+    assert result.device == "cpu"
+
+
+def test_model_ends_with_the_weights_of_its_best_epoch(splice, tiny_hparams):
+    model = tiny("cnn", tiny_hparams)
+    result = run_fit(splice, model, epochs=4, patience=10)
+    _, val, _ = loaders(splice)
+    _, loss = predict_scores(model, val, TokenExpander(splice.alphabet, ambiguous="soft"),
+                             task="multiclass", with_loss=True)
+    assert loss == pytest.approx(result.best_score, abs=1e-6)
+
+
+def test_monitor_a_metric_marks_its_maximum(splice, tiny_hparams):
+    result = run_fit(splice, tiny("transformer", tiny_hparams), epochs=3, monitor="mcc",
+                     patience=10)
+    history = result.history
+    best_rows = history.index[history["best"]].tolist()
+    assert len(best_rows) == 1
+    # the first epoch reaching the maximum (later ties are not improvements)
+    assert best_rows[0] == int(history["mcc"].to_numpy().argmax())
+    assert result.best_score == pytest.approx(history["mcc"].max())
+
+
+def test_early_stopping_after_patience_epochs_without_improvement(splice, tiny_hparams):
+    # lr 0: weights never change, so val_loss never improves after epoch 1
+    result = run_fit(splice, tiny("transformer", tiny_hparams), epochs=10, lr=0.0, patience=3)
+    assert result.history["epoch"].tolist() == [1, 2, 3, 4]
+    assert result.best_epoch == 1
+    assert len(set(result.history["val_loss"])) == 1
+
+
+def test_unknown_monitor_is_an_error(splice, tiny_hparams):
+    with pytest.raises(BioseqError, match="monitor 'f2' is not one of"):
+        run_fit(splice, tiny("cnn", tiny_hparams), epochs=1, monitor="f2")
+
+
+def test_history_file_is_written(splice, tiny_hparams, tmp_path):
+    path = tmp_path / "history.tsv"
+    result = run_fit(splice, tiny("cnn", tiny_hparams), epochs=2, history_path=path)
+    written = pd.read_csv(path, sep="\t")
+    assert written["epoch"].tolist() == [1, 2]
+    assert written["best"].tolist() == result.history["best"].tolist()
+
+
+def test_cosine_schedule_warms_up_then_decays_to_one_percent():
+    factor = _lr_lambda("cosine", 100, 0.05)
+    assert [factor(s) for s in range(5)] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert factor(5) == pytest.approx(1.0)
+    assert factor(5 + 95 // 2) == pytest.approx(0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * 47 / 95)))
+    assert factor(100) == pytest.approx(0.01)
+    assert factor(500) == pytest.approx(0.01)
+
+
+def test_constant_schedule_and_unknown_schedule():
+    assert _lr_lambda("constant", 10, 0.5)(0) == 1.0
+    with pytest.raises(ValueError, match="unknown schedule 'linear'"):
+        _lr_lambda("linear", 10, 0.1)
+
+
+# ---------------------------------------------------------------- task helpers used by fit
+
+def test_inverse_frequency_class_weights():
+    weights = tasks.class_weights("multiclass", np.array([0, 0, 0, 1, 2, 2]), 3)
+    assert weights.tolist() == pytest.approx([6 / (3 * 3), 6 / (3 * 1), 6 / (3 * 2)])
+
+
+def test_binary_positive_weight_is_negatives_over_positives():
+    weights = tasks.class_weights("binary", np.array([0, 0, 0, 1]), 2)
+    assert weights.tolist() == pytest.approx([3.0])
+
+
+def test_regression_targets_are_standardised_on_the_training_values():
+    values = np.array([[1.0, 5.0], [3.0, 5.0]], np.float32)
+    scaling = tasks.target_scaling("regression", values)
+    assert scaling == {"mean": [2.0, 5.0], "std": [1.0, 1.0]}  # zero std becomes 1
+    prepared = tasks.prepare_targets("regression", values, scaling)
+    assert prepared.tolist() == [[-1.0, 0.0], [1.0, 0.0]]
+    assert tasks.unscale("regression", prepared, scaling).tolist() == values.tolist()
+
+
+def test_binary_scores_are_two_columns():
+    scores = tasks.scores("binary", torch.tensor([[0.0], [2.0]]))
+    assert scores.shape == (2, 2)
+    assert scores[0].tolist() == pytest.approx([0.5, 0.5])
+    assert scores[1, 1].item() == pytest.approx(1 / (1 + np.exp(-2.0)))
+
+
+# ---------------------------------------------------------------- train_from_store
+
+def test_train_from_store_writes_model_history_and_summary(splice_store, tiny_hparams,
+                                                           tmp_path):
+    out = tmp_path / "run"
+    result = train_from_store(splice_store, architecture="cnn", params=tiny_hparams("cnn"),
+                              train={"epochs": 2, "batch_size": 128, "seed": 1},
+                              out_dir=out, device="cpu", progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["history.tsv", "model.pt", "train.json"]
+    summary = json.loads((out / "train.json").read_text())
+    assert summary["architecture"] == "cnn"
+    assert summary["dataset"] == "splice"
+    assert summary["epochs_run"] == 2 == len(result.history)
+    assert summary["train_records"] == 2404
+    assert summary["val_records"] == 300
+    assert summary["best_epoch"] == result.best_epoch
+    history = pd.read_csv(out / "history.tsv", sep="\t")
+    assert history["epoch"].tolist() == [1, 2]
+    predictor = load_model(out / "model.pt", device="cpu")
+    assert predictor.label_names == ("EI", "IE", "N")
+    assert predictor.checkpoint["training"] == summary
+    evaluation = evaluate(out / "model.pt", splice_store, split="val", device="cpu")
+    assert evaluation.metrics["n"] == 300
+    assert evaluation.metrics["accuracy"] == pytest.approx(
+        float(history.loc[history["best"], "accuracy"].iloc[0]), abs=1e-6)
+
+
+def test_flatten_head_trains_on_windows_longer_than_the_sequences(splice_fasta, tmp_path,
+                                                                  tiny_hparams):
+    from bioseq.config import dataset_config
+    from bioseq.store import encode_dataset
+
+    config = dataset_config("splice64", {"fasta": str(splice_fasta), "length": {"length": 64}})
+    encode_dataset(config, tmp_path / "store")  # 60-nt sequences in 64-nt windows
+    result = train_from_store(tmp_path / "store", architecture="cnn",
+                              params={**tiny_hparams("cnn"), "head_pool": "flatten"},
+                              train={"epochs": 1, "batch_size": 256}, out_dir=tmp_path / "run",
+                              device="cpu", progress=False)
+    assert len(result.history) == 1
+
+
+def test_train_from_store_needs_a_val_split(tmp_path, write_fasta, tiny_hparams):
+    from bioseq.config import dataset_config
+    from bioseq.store import encode_dataset
+
+    path = write_fasta("given.fa", [("a", "ACGTAC", "label=x split=train"),
+                                    ("b", "AGGTAC", "label=x split=train"),
+                                    ("c", "TTGTAC", "label=y split=train"),
+                                    ("d", "CCGTAC", "label=y split=test")])
+    encode_dataset(dataset_config("given", {"fasta": str(path)}), tmp_path / "store")
+    with pytest.raises(BioseqError, match="train and val splits must both be non-empty "
+                                          "\\(3 train, 0 val\\)"):
+        train_from_store(tmp_path / "store", architecture="cnn", params=tiny_hparams("cnn"),
+                         train={"epochs": 1}, out_dir=tmp_path / "run")
+
+
+def test_rc_augment_on_protein_is_an_error(tmp_path, write_fasta, tiny_hparams):
+    from bioseq.config import dataset_config
+    from bioseq.store import encode_dataset
+
+    path = write_fasta("prot.fa", [("a", "MKVL", "label=x split=train"),
+                                   ("b", "MKVA", "label=x split=val"),
+                                   ("c", "WWYL", "label=y split=train"),
+                                   ("d", "WWYA", "label=y split=val")])
+    encode_dataset(dataset_config("p", {"fasta": str(path), "alphabet": "protein"}),
+                   tmp_path / "store")
+    with pytest.raises(BioseqError, match="rc_augment needs DNA/RNA, not protein"):
+        train_from_store(tmp_path / "store", architecture="cnn", params=tiny_hparams("cnn"),
+                         train={"epochs": 1, "rc_augment": True}, out_dir=tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_cnn_reaches_90_percent_test_accuracy_on_splice(splice_store, tmp_path):
+    params = {"channels": [64, 64], "kernel_sizes": [9, 5], "pool": [1, 2],
+              "head_pool": "flatten", "head_hidden": 64, "head_dropout": 0.5}
+    train_from_store(splice_store, architecture="cnn", params=params,
+                     train={"epochs": 8, "lr": 0.002, "weight_decay": 0.05},
+                     out_dir=tmp_path / "cnn", device="cpu", progress=False)
+    evaluation = evaluate(tmp_path / "cnn" / "model.pt", splice_store, device="cpu")
+    assert evaluation.metrics["n"] == 300
+    assert evaluation.metrics["accuracy"] >= 0.90
