@@ -1,9 +1,9 @@
 """Batches from a uint8 token matrix: whole-batch gathers into a reused buffer.
 
 Per-sample `__getitem__` and float batches through DataLoader worker processes are the
-slow paths on small machines; `np.take(..., out=buffer, mode="wrap")` over the memmapped
-store is several times faster than fancy indexing. One-hot expansion happens per batch on
-the target device (`TokenExpander`).
+slow paths on small machines (about 12x slower, benchmarks/bench_data.py);
+`np.take(..., out=buffer, mode="wrap")` into a reused buffer beats fancy indexing by ~1.6x.
+One-hot expansion happens per batch on the target device (`TokenExpander`).
 """
 
 from __future__ import annotations

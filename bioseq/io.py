@@ -17,7 +17,7 @@ import pyfastx
 from .errors import BioseqError
 
 _GZIP_MAGIC = b"\x1f\x8b"
-CHUNK_CHARACTERS = 4_000_000  # small enough to stay in cache, large enough to amortise
+CHUNK_CHARACTERS = 1_000_000  # per-chunk buffers stay reused by the allocator (4 MB: 2.6x slower)
 
 
 class FastaRecord(NamedTuple):
@@ -57,21 +57,34 @@ def iter_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
         raise BioseqError(f"cannot parse FASTA ({err})", path=str(path)) from None
 
 
-def iter_chunks(path: str, chunk_characters: int = CHUNK_CHARACTERS
-                ) -> Iterator[tuple[list[str], list[str], list[str]]]:
-    """(ids, sequences, descriptions) lists of about `chunk_characters` sequence characters."""
+Chunk = tuple[list[str], list[str], list[str | None]]  # ids, sequences, descriptions
+
+
+def iter_chunks(path: str, chunk_characters: int = CHUNK_CHARACTERS) -> Iterator[Chunk]:
+    """(ids, sequences, descriptions) lists of about `chunk_characters` sequence characters.
+
+    The hot path of reading: pyfastx's tuples go straight into three flat lists of strings
+    (keeping the tuples instead makes the garbage collector scan them, twice as slow).
+    A description is None when the header has none.
+    """
+    check_fasta(path)
     ids: list[str] = []
     seqs: list[str] = []
-    descriptions: list[str] = []
+    descriptions: list[str | None] = []
+    add_id, add_seq, add_description = ids.append, seqs.append, descriptions.append
     size = 0
-    for record_id, seq, description in iter_fasta(path):
-        ids.append(record_id)
-        seqs.append(seq)
-        descriptions.append(description)
-        size += len(seq)
-        if size >= chunk_characters:
-            yield ids, seqs, descriptions
-            ids, seqs, descriptions, size = [], [], [], 0
+    try:
+        for record_id, seq, description in pyfastx.Fastx(str(path), comment=True):
+            add_id(record_id)
+            add_seq(seq)
+            add_description(description)
+            size += len(seq)
+            if size >= chunk_characters:
+                yield ids, seqs, descriptions
+                ids, seqs, descriptions, size = [], [], [], 0
+                add_id, add_seq, add_description = ids.append, seqs.append, descriptions.append
+    except RuntimeError as err:
+        raise BioseqError(f"cannot parse FASTA ({err})", path=str(path)) from None
     if ids:
         yield ids, seqs, descriptions
 

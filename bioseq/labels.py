@@ -36,8 +36,8 @@ class LabelCollector:
         self._codes: dict[str, int] = {}  # label string -> provisional code
         self._values: list[np.ndarray] = []
         self._splits: list[np.ndarray] = []
-        self._field = re.compile(rf"(?:^|\s){re.escape(config.label_field)}=(\S*)")
-        self._split_field = re.compile(rf"(?:^|\s){re.escape(config.split.field)}=(\S*)")
+        self._field = _field_pattern(config.label_field)
+        self._split_field = _field_pattern(config.split.field)
         self._table = _LabelTable(config) if config.labels_table else None
 
     def add(self, ids: Sequence[str], descriptions: Sequence[str], *, source: str,
@@ -72,21 +72,29 @@ class LabelCollector:
         return self._codes.setdefault(label, len(self._codes))
 
     def _from_headers(self, ids, descriptions, source) -> np.ndarray:
-        codes = np.empty(len(ids), np.int64)
-        for i, description in enumerate(descriptions):
-            match = self._field.search(description)
-            if match is None or not match.group(1):
-                raise BioseqError(f"no label field '{self.config.label_field}=' in the header",
-                                  path=source, record=ids[i])
-            codes[i] = self._code(match.group(1))
-        return codes
+        # one regex pass over the whole chunk; record by record only when that pass finds
+        # a missing, empty or repeated field (None: a header without description)
+        values = [] if None in descriptions else self._field.findall("\n".join(descriptions))
+        if len(values) != len(descriptions) or "" in values:
+            values = []
+            for i, description in enumerate(descriptions):
+                found = self._field.findall(description or "")
+                if not found or not found[0]:
+                    raise BioseqError(f"no label field '{self.config.label_field}=' in the "
+                                      "header", path=source, record=ids[i])
+                values.append(found[0])
+        for label in sorted(set(values).difference(self._codes)):
+            self._code(label)
+        return np.fromiter(map(self._codes.__getitem__, values), np.int64, len(values))
 
     def _header_splits(self, ids, descriptions, source) -> np.ndarray:
         codes = np.full(len(ids), NO_SPLIT, np.int8)
+        if f"{self.config.split.field}=" not in "\n".join(filter(None, descriptions)):
+            return codes
         for i, description in enumerate(descriptions):
-            match = self._split_field.search(description)
-            if match is not None:
-                codes[i] = _split_code(match.group(1), source=source, record=ids[i])
+            found = self._split_field.findall(description or "")
+            if found:
+                codes[i] = _split_code(found[0], source=source, record=ids[i])
         return codes
 
     def _ordered(self, codes: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
@@ -152,6 +160,11 @@ class _LabelTable:
         values = self.split_raw[self.rows(ids)]
         return np.fromiter((_split_code(v, source=self.path, record=i)
                             for v, i in zip(values, ids, strict=True)), np.int8, len(ids))
+
+
+def _field_pattern(key: str) -> re.Pattern:
+    """`key=value` as a word of a header description (newline-joined descriptions too)."""
+    return re.compile(rf"(?:^|[ \t]){re.escape(key)}=(\S*)", re.MULTILINE)
 
 
 def _split_code(value: str, *, source: str, record: str) -> int:

@@ -40,6 +40,14 @@ def row_hashes(tokens: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> n
     return h
 
 
+def hash_groups(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sort order, and start and size of each run of equal values in sorted order."""
+    order = np.argsort(hashes)
+    ordered = hashes[order]
+    first = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    return order, first, np.diff(np.append(first, len(hashes)))
+
+
 def _equal_groups(members: np.ndarray, rows) -> list[np.ndarray]:
     """Split records that share a hash into groups of truly identical rows."""
     groups: list[list[int]] = []
@@ -59,8 +67,7 @@ def find_duplicates(hashes: np.ndarray, rows, labels: np.ndarray,
     keep = np.ones(len(hashes), bool)
     dropped: list[tuple[int, str, int]] = []
     duplicates = conflicts = 0
-    order = np.argsort(hashes, kind="stable")
-    _, first, counts = np.unique(hashes[order], return_index=True, return_counts=True)
+    order, first, counts = hash_groups(hashes)
     for start, count in zip(first[counts > 1], counts[counts > 1], strict=True):
         for group in _equal_groups(np.sort(order[start : start + count]), rows):
             group_labels = labels[group]

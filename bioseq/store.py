@@ -23,7 +23,14 @@ from .encoding import SequenceEncoder
 from .errors import BioseqError
 from .io import CHUNK_CHARACTERS, atomic_path, iter_chunks
 from .labels import SPLITS, LabelCollector
-from .splits import assign_splits, check_class_counts, find_duplicates, row_hashes, split_counts
+from .splits import (
+    assign_splits,
+    check_class_counts,
+    find_duplicates,
+    hash_groups,
+    row_hashes,
+    split_counts,
+)
 
 _HEADER_BYTES = 128  # reserved .npy header, so rows can be appended before n is known
 
@@ -89,6 +96,7 @@ def encode_dataset(config: DatasetConfig, out_dir: str | os.PathLike, *,
                     _add_counts(counts, chunk.counts)
         tokens.close()
         arrays = {k: np.concatenate(v) for k, v in parts.items()}
+        parts.clear()
         labels = collector.finish()
         meta = _finish_store(tmp, config, arrays, labels, counts, width)
     return meta
@@ -129,11 +137,11 @@ def _finish_store(tmp: Path, config: DatasetConfig, arrays: dict, labels, counts
 def _check_duplicate_ids(tmp: Path, arrays: dict, labels: np.ndarray,
                          config: DatasetConfig) -> None:
     """Repeated IDs are allowed only for exact copies (same sequence and label)."""
-    id_hashes = arrays["id_hashes"]
-    _, inverse, counts = np.unique(id_hashes, return_inverse=True, return_counts=True)
-    repeated = np.flatnonzero(counts[inverse] > 1)
-    if not len(repeated):
+    order, first, counts = hash_groups(arrays["id_hashes"])
+    if not (counts > 1).any():
         return
+    repeated = np.sort(np.concatenate([order[s : s + c] for s, c
+                                       in zip(first[counts > 1], counts[counts > 1], strict=True)]))
     ids = (tmp / "ids.txt").read_text().splitlines()
     first_seen: dict[str, int] = {}
     for i in repeated:

@@ -157,7 +157,7 @@ def test_iter_chunks_sizes_follow_the_character_budget(splice_head):
 def test_iter_chunks_one_chunk_when_budget_is_large(write_fasta):
     path = write_fasta("small.fa", [("a", "ACGT"), ("b", "AC"), ("c", "G")])
     chunks = list(iter_chunks(str(path)))
-    assert chunks == [(["a", "b", "c"], ["ACGT", "AC", "G"], ["", "", ""])]
+    assert chunks == [(["a", "b", "c"], ["ACGT", "AC", "G"], [None, None, None])]
 
 
 def test_iter_chunks_exact_budget_closes_the_chunk(write_fasta):

@@ -23,10 +23,13 @@ def learning_curves(history: pd.DataFrame, *, monitor: str, title: str = "") -> 
     left.plot(history["epoch"], history["val_loss"], label="val loss")
     left.set_xlabel("epoch")
     left.legend()
-    metric = monitor if monitor in history else "val_loss"
+    # the loss is already on the left: show the validation metric people read
+    shown = [monitor] if monitor != "val_loss" else []
+    shown += ["accuracy", "auroc", "subset_accuracy", "pearson", "val_loss"]
+    metric = next(m for m in shown if m in history)
     right.plot(history["epoch"], history[metric], color="tab:green")
     right.set_xlabel("epoch")
-    right.set_ylabel(metric)
+    right.set_ylabel(f"validation {metric}")
     if "best" in history and history["best"].any():
         best = int(history.loc[history["best"].astype(bool), "epoch"].iloc[0])
         for axis in (left, right):
