@@ -59,7 +59,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     evaluation = evaluate(args.model_file, args.store, split=args.split, device=args.device,
                           rc_average=args.rc_average)
     out = Path(args.out)
-    write_evaluation(evaluation, metrics_path=out / "metrics.json",
+    prefix = "" if args.split == "test" else f"{args.split}_"  # test keeps the plain names
+    write_evaluation(evaluation, metrics_path=out / f"{prefix}metrics.json",
                      predictions_path=out / f"{args.split}_predictions.tsv")
     shown = {k: v for k, v in evaluation.metrics.items() if isinstance(v, float)}
     log.info("%s", json.dumps(shown))

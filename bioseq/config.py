@@ -15,13 +15,28 @@ from typing import Any
 
 import yaml
 
+from .alphabets import get_alphabet
 from .encoding import EncodingPolicy, LengthPolicy
 from .errors import BioseqError
+from .metrics import MONITORS
+from .models import REGISTRY, build_model
 
 TASKS = ("binary", "multiclass", "multilabel", "regression")
 SCHEDULES = ("cosine", "constant")
-MONITORS = ("val_loss", "accuracy", "balanced_accuracy", "mcc", "macro_f1", "auroc", "auprc",
-            "subset_accuracy", "mse", "mae", "pearson", "spearman", "r2")
+ALL_MONITORS = tuple(dict.fromkeys(m for names in MONITORS.values() for m in names))
+
+
+def _check_number(key: str, value: Any, *, integer: bool = False, low: float | None = None,
+                  high: float | None = None, open_low: bool = False) -> None:
+    kind = int if integer else (int, float)
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    ok = ok and (low is None or (value > low if open_low else value >= low))
+    ok = ok and (high is None or value <= high)
+    if not ok:
+        bound = f"{'>' if open_low else '>='} {low}" if low is not None else ""
+        bound += f" and <= {high}" if high is not None else ""
+        raise BioseqError(f"{key} must be {'an integer' if integer else 'a number'} {bound}, "
+                          f"not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,8 @@ class DatasetConfig:
             raise BioseqError(f"{where}: 'class_fastas' needs task binary or multiclass")
         if self.task in ("multilabel", "regression") and not self.label_columns:
             raise BioseqError(f"{where}: task {self.task} needs 'label_columns'")
+        if len(set(self.classes)) != len(self.classes):
+            raise BioseqError(f"{where}: 'classes' lists a class twice: {list(self.classes)}")
         if self.label_columns and not self.labels_table:
             raise BioseqError(f"{where}: 'label_columns' needs 'labels_table'")
 
@@ -86,9 +103,18 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise BioseqError(f"schedule must be one of {SCHEDULES}, not '{self.schedule}'")
-        if self.monitor not in MONITORS:
-            raise BioseqError(f"monitor must be one of {', '.join(MONITORS)}, "
+        if self.monitor not in ALL_MONITORS:
+            raise BioseqError(f"monitor must be one of {', '.join(ALL_MONITORS)}, "
                               f"not '{self.monitor}'")
+        _check_number("epochs", self.epochs, integer=True, low=1)
+        _check_number("batch_size", self.batch_size, integer=True, low=1)
+        _check_number("patience", self.patience, integer=True, low=1)
+        _check_number("seed", self.seed, integer=True, low=0)
+        _check_number("lr", self.lr, low=0, open_low=True)
+        _check_number("weight_decay", self.weight_decay, low=0)
+        _check_number("warmup_fraction", self.warmup_fraction, low=0, high=1)
+        if self.grad_clip is not None:
+            _check_number("grad_clip", self.grad_clip, low=0, open_low=True)
 
 
 @dataclass(frozen=True)
@@ -99,8 +125,6 @@ class ModelConfig:
     train: TrainConfig = TrainConfig()
 
     def __post_init__(self) -> None:
-        from .models import REGISTRY  # models import torch; config stays light until here
-
         if self.architecture not in REGISTRY:
             raise BioseqError(f"model '{self.name}': unknown architecture '{self.architecture}' "
                               f"(choose from {', '.join(sorted(REGISTRY))})")
@@ -108,6 +132,8 @@ class ModelConfig:
 
 def from_dict(cls: type, data: Mapping[str, Any] | None, *, where: str, **extra: Any):
     """Build dataclass `cls` from a mapping, refusing keys it does not know."""
+    if data is not None and not isinstance(data, Mapping):
+        raise BioseqError(f"{where}: expected a mapping, not {data!r}")
     data = dict(data or {})
     known = {f.name for f in dataclasses.fields(cls)} - set(extra)
     unknown = sorted(set(data) - known)
@@ -128,11 +154,18 @@ def from_dict(cls: type, data: Mapping[str, Any] | None, *, where: str, **extra:
         elif key in ("fasta", "predict", "classes", "label_columns"):
             value = _as_tuple(value)
         elif key == "class_fastas":
-            value = {str(k): _as_tuple(v) for k, v in (value or {}).items()}
+            if not isinstance(value, Mapping):
+                raise BioseqError(f"{where}.class_fastas: expected a mapping of class -> "
+                                  f"FASTA file(s), not {value!r}")
+            value = {str(k): _as_tuple(v) for k, v in value.items()}
         kwargs[key] = value
     try:
         return cls(**kwargs, **extra)
     except TypeError as err:
+        raise BioseqError(f"{where}: {err}") from None
+    except BioseqError as err:  # from __post_init__: say where, once
+        if str(err).startswith(where):
+            raise
         raise BioseqError(f"{where}: {err}") from None
 
 
@@ -193,8 +226,22 @@ def check_workflow_config(config: Mapping[str, Any]) -> WorkflowConfig:
     if not workflow.datasets or not workflow.models:
         raise BioseqError("config: 'datasets' and 'models' must each name at least one entry")
     from_dict(TrainConfig, workflow.training, where="config.training")
-    for name, entry in workflow.datasets.items():
-        dataset_config(name, entry)
-    for name, entry in workflow.models.items():
-        model_config(name, entry, workflow.training)
+    datasets = [dataset_config(name, entry) for name, entry in workflow.datasets.items()]
+    models = [model_config(name, entry, workflow.training)
+              for name, entry in workflow.models.items()]
+    _check_models_build(datasets, models)
     return workflow
+
+
+def _check_models_build(datasets: list[DatasetConfig], models: list[ModelConfig]) -> None:
+    """Build every dataset x model pair once (tiny, on the CPU) so that bad
+    hyper-parameters stop the workflow before any job runs."""
+    for dataset in datasets:
+        size = get_alphabet(dataset.alphabet).size
+        for model in models:
+            try:
+                build_model(model.architecture, in_channels=size, n_outputs=2,
+                            input_length=dataset.length.length, **model.params)
+            except BioseqError as err:
+                raise BioseqError(
+                    f"model '{model.name}' on dataset '{dataset.name}': {err}") from None

@@ -58,8 +58,11 @@ class LengthPolicy:
             raise BioseqError(f"anchor must be one of {ANCHORS}, not '{self.anchor}'")
         for key in ("length", "max_length"):
             value = getattr(self, key)
-            if value is not None and value < 1:
-                raise BioseqError(f"{key} must be a positive integer, not {value}")
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise BioseqError(f"{key} must be a positive integer, not {value!r}")
+        if self.length is not None and self.max_length is not None:
+            raise BioseqError("give length (fixed windows) or max_length (pad to the longest), "
+                              "not both")
 
     @property
     def limit(self) -> int | None:
@@ -107,7 +110,10 @@ class SequenceEncoder:
                 "(set truncate: true to trim it)", path=source, record=ids[i],
             )
         kept = np.minimum(lengths, width)
-        starts = _window_starts(kept, width, self.length.anchor)
+        # padded-to-longest windows always start at 0, so a sequence sits at the same
+        # positions whatever else is in its batch; the anchor then only picks what to keep
+        placement = self.length.anchor if self.length.length is not None else "left"
+        starts = _window_starts(kept, width, placement)
         if not (lengths == width).all():
             seqs = list(seqs)
             for i in np.flatnonzero(lengths != width):

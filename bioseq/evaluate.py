@@ -44,6 +44,8 @@ def evaluate(checkpoint: str | os.PathLike, store_dir: str | os.PathLike, *, spl
     predictor = load_model(checkpoint, device=device)
     store = EncodedStore(store_dir)
     check_compatible(predictor, store)
+    if rc_average and not store.alphabet.has_strands:
+        raise BioseqError(f"rc_average needs a DNA/RNA model, not {store.alphabet.name}")
     index = store.indices(split)
     if not len(index):
         raise BioseqError(f"the {split} split is empty", path=str(store_dir))
@@ -58,7 +60,7 @@ def evaluate(checkpoint: str | os.PathLike, store_dir: str | os.PathLike, *, spl
     metrics.update(split=split, task=store.task, dataset=store.meta["dataset"],
                    architecture=predictor.checkpoint["architecture"])
     ids = np.asarray(store.ids(), dtype=object)[index]
-    frame = predictor._frame(list(ids), scores)
+    frame = predictor.frame(list(ids), scores)
     if store.task in ("binary", "multiclass"):
         frame.insert(1, "label", [store.label_names[i] for i in truth])
         frame.insert(3, "correct", frame["label"] == frame["predicted"])

@@ -7,6 +7,7 @@ import gzip
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -17,6 +18,7 @@ import pyfastx
 from .errors import BioseqError
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 CHUNK_CHARACTERS = 1_000_000  # per-chunk buffers stay reused by the allocator (4 MB: 2.6x slower)
 
 
@@ -45,16 +47,41 @@ def check_fasta(path: str | os.PathLike) -> None:
         first = head[:1].decode("latin-1")
         raise BioseqError(f"not a FASTA file (first character {first!r}, expected '>')",
                           path=str(path))
+    if magic == _GZIP_MAGIC:
+        _check_gzip_complete(path)
+
+
+def _check_gzip_complete(path: Path) -> None:
+    """pyfastx stops silently where a gzip stream breaks off, so check the ending first.
+
+    A BGZF file that ends with its standard end-of-file block is complete (one cheap read);
+    anything else is decompressed once, member by member, without keeping the output.
+    """
+    with open(path, "rb") as handle:
+        if handle.seek(0, os.SEEK_END) >= len(_BGZF_EOF):
+            handle.seek(-len(_BGZF_EOF), os.SEEK_END)
+            if handle.read() == _BGZF_EOF:
+                return
+        handle.seek(0)
+        stream = zlib.decompressobj(wbits=31)
+        try:
+            while block := handle.read(1 << 20):
+                while block:
+                    if stream.eof:  # the previous member ended: the next one starts here
+                        stream = zlib.decompressobj(wbits=31)
+                    stream.decompress(block)  # output dropped: only the ending matters
+                    block = stream.unused_data if stream.eof else b""
+        except zlib.error as err:
+            raise BioseqError(f"corrupt gzip data ({err})", path=str(path)) from None
+    if not stream.eof:
+        raise BioseqError("truncated gzip file (the compressed stream ends early)", path=str(path))
 
 
 def iter_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
-    """Records of a plain, gzip or bgzip FASTA file, read with pyfastx."""
-    check_fasta(path)
-    try:
-        for name, seq, comment in pyfastx.Fastx(str(path), comment=True):
-            yield FastaRecord(name, seq, comment or "")
-    except RuntimeError as err:
-        raise BioseqError(f"cannot parse FASTA ({err})", path=str(path)) from None
+    """Records of a plain, gzip or bgzip FASTA file, one at a time."""
+    for ids, seqs, descriptions in iter_chunks(path):
+        for record in zip(ids, seqs, descriptions, strict=True):
+            yield FastaRecord(record[0], record[1], record[2] or "")
 
 
 Chunk = tuple[list[str], list[str], list[str | None]]  # ids, sequences, descriptions
@@ -83,8 +110,9 @@ def iter_chunks(path: str, chunk_characters: int = CHUNK_CHARACTERS) -> Iterator
                 yield ids, seqs, descriptions
                 ids, seqs, descriptions, size = [], [], [], 0
                 add_id, add_seq, add_description = ids.append, seqs.append, descriptions.append
-    except RuntimeError as err:
-        raise BioseqError(f"cannot parse FASTA ({err})", path=str(path)) from None
+    except (RuntimeError, UnicodeDecodeError, OSError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise BioseqError(f"cannot parse FASTA ({first})", path=str(path)) from None
     if ids:
         yield ids, seqs, descriptions
 
@@ -94,12 +122,13 @@ def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
 
 
 def header_fields(description: str) -> dict[str, str]:
-    """`key=value` fields of a FASTA header description (`>id label=EI split=test`)."""
-    fields = {}
+    """`key=value` fields of a FASTA header description (`>id label=EI split=test`); the
+    first of a repeated key wins, as in label parsing."""
+    fields: dict[str, str] = {}
     for word in description.split():
         key, sep, value = word.partition("=")
         if sep:
-            fields[key] = value
+            fields.setdefault(key, value)
     return fields
 
 
@@ -123,10 +152,34 @@ def read_table(path: str | os.PathLike, *, required: tuple[str, ...] = ()) -> pd
     return table
 
 
+def _check_replaceable(final: Path, directory: bool, marker: str | None) -> None:
+    """Refuse to put an output where it would destroy something that is not an output."""
+    if not final.exists():
+        return
+    if not directory:
+        if final.is_dir():
+            raise BioseqError("is a directory, not a file to write", path=str(final))
+        return
+    resolved, here = final.resolve(), Path.cwd().resolve()
+    if resolved == here or resolved in here.parents:
+        raise BioseqError("refusing to replace the current directory or one of its parents",
+                          path=str(final))
+    if not final.is_dir() or not (not any(final.iterdir()) or
+                                  (marker is not None and (final / marker).is_file())):
+        raise BioseqError("exists and is not an earlier output of this step; refusing to "
+                          "replace it (choose another path or remove it)", path=str(final))
+
+
 @contextlib.contextmanager
-def atomic_path(final: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside `final`; rename it into place only on success."""
+def atomic_path(final: str | os.PathLike, *, directory: bool = False,
+                marker: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `final`; rename it into place only on success.
+
+    An existing directory is replaced only when it is empty or holds `marker` (a file
+    every earlier output of the same kind has), never the current directory.
+    """
     final = Path(final)
+    _check_replaceable(final, directory, marker)
     final.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{final.name}.tmp-"
     if directory:

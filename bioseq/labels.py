@@ -163,8 +163,10 @@ class _LabelTable:
 
 
 def _field_pattern(key: str) -> re.Pattern:
-    """`key=value` as a word of a header description (newline-joined descriptions too)."""
-    return re.compile(rf"(?:^|[ \t]){re.escape(key)}=(\S*)", re.MULTILINE)
+    """`key=value` as a word of a header description; on newline-joined descriptions,
+    findall gives the first such field of each line and nothing for lines without one."""
+    key = re.escape(key)
+    return re.compile(rf"^(?:{key}=|[^\n]*?[ \t]{key}=)(\S*)", re.MULTILINE)
 
 
 def _split_code(value: str, *, source: str, record: str) -> int:

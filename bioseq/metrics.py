@@ -9,6 +9,14 @@ from scipy import stats
 from sklearn import metrics as skm
 
 LOWER_IS_BETTER = {"val_loss", "mse", "mae"}
+_CLASSIFICATION = ("val_loss", "accuracy", "balanced_accuracy", "mcc", "macro_f1", "auroc",
+                   "auprc")
+MONITORS = {  # early-stopping metrics each task's validation rows hold
+    "binary": (*_CLASSIFICATION, "sensitivity", "specificity"),
+    "multiclass": _CLASSIFICATION,
+    "multilabel": ("val_loss", "subset_accuracy", "macro_f1", "auroc", "auprc"),
+    "regression": ("val_loss", "mse", "mae", "pearson", "spearman", "r2"),
+}
 
 
 def _safe(fn, *args, **kwargs) -> float | None:
@@ -22,9 +30,11 @@ def _safe(fn, *args, **kwargs) -> float | None:
     return None if np.isnan(value) else value
 
 
-def classification_metrics(y_true: np.ndarray, probs: np.ndarray,
-                           names: tuple[str, ...]) -> dict:
-    """y_true: (n,) class index; probs: (n, classes)."""
+def classification_metrics(y_true: np.ndarray, probs: np.ndarray, names: tuple[str, ...],
+                           *, binary: bool = False) -> dict:
+    """y_true: (n,) class index; probs: (n, classes). With `binary`, AUROC/AUPRC are those
+    of the positive (second) class and sensitivity/specificity are added; otherwise they
+    are macro averages over classes."""
     y_pred = probs.argmax(1)
     labels = np.arange(len(names))
     onehot = (y_true[:, None] == labels[None]).astype(int)
@@ -53,7 +63,7 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray,
         "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "labels": list(names),
     }
-    if len(names) == 2:  # the positive class is the second
+    if binary:  # the positive class is the second
         result["auroc"] = per_class[names[1]]["auroc"]
         result["auprc"] = per_class[names[1]]["auprc"]
         tn, fp, fn, tp = np.asarray(result["confusion_matrix"]).ravel()
@@ -102,7 +112,8 @@ def regression_metrics(y_true: np.ndarray, pred: np.ndarray, names: tuple[str, .
 def compute_metrics(task: str, y_true: np.ndarray, scores: np.ndarray,
                     names: tuple[str, ...]) -> dict:
     if task in ("binary", "multiclass"):
-        return classification_metrics(y_true.astype(np.int64), scores, names)
+        return classification_metrics(y_true.astype(np.int64), scores, names,
+                                      binary=task == "binary")
     if task == "multilabel":
         return multilabel_metrics(y_true.astype(int), scores, names)
     return regression_metrics(y_true, scores, names)

@@ -72,14 +72,14 @@ class Predictor:
         if rc_average and not self.alphabet.has_strands:
             raise BioseqError(f"rc_average needs a DNA/RNA model, not {self.alphabet.name}")
         if not sequences:
-            return self._frame([], np.zeros((0, len(self.label_names)), np.float32))
+            return self.frame([], np.zeros((0, len(self.label_names)), np.float32))
         chunk = self.encoder.encode(ids, sequences, source=source)
         loader = BatchLoader(chunk.tokens, chunk.starts, chunk.lengths,
                              np.arange(len(sequences)), batch_size=batch_size,
                              trim=self.encoder.length.length is None, device=self.device)
         scores = predict_scores(self.model, loader, self.expander, task=self.task,
                                 rc_average=rc_average)
-        return self._frame(ids, tasks.unscale(self.task, scores, self.target_scaling))
+        return self.frame(ids, tasks.unscale(self.task, scores, self.target_scaling))
 
     def predict_fasta(self, path: str | os.PathLike, *, batch_size: int = 256,
                       rc_average: bool = False) -> pd.DataFrame:
@@ -87,10 +87,10 @@ class Predictor:
         frames = [self.predict(seqs, ids=ids, batch_size=batch_size, rc_average=rc_average,
                                source=str(path))
                   for ids, seqs, _ in iter_chunks(str(path))]
-        return pd.concat(frames, ignore_index=True) if frames else self._frame([], np.zeros(
-            (0, len(self.label_names)), np.float32))
+        return pd.concat(frames, ignore_index=True) if frames else self.predict([])
 
-    def _frame(self, ids: Sequence[str], scores: np.ndarray) -> pd.DataFrame:
+    def frame(self, ids: Sequence[str], scores: np.ndarray) -> pd.DataFrame:
+        """Scores (n, outputs) in the model's units -> the prediction table."""
         names = self.label_names
         frame = pd.DataFrame({"id": list(ids)})
         if self.task in ("binary", "multiclass"):

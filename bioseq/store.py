@@ -77,7 +77,7 @@ def encode_dataset(config: DatasetConfig, out_dir: str | os.PathLike, *,
     width = config.length.length
     if width is None:  # pad to the longest: one quick pass to find it
         width = encoder.width_for(_max_length(config.inputs))
-    with atomic_path(out_dir, directory=True) as tmp:
+    with atomic_path(out_dir, directory=True, marker="meta.json") as tmp:
         collector = LabelCollector(config)
         tokens = NpyRowWriter(tmp / "tokens.npy", width)
         parts: dict[str, list] = {"starts": [], "lengths": [], "hashes": [], "id_hashes": []}
@@ -124,7 +124,7 @@ def _finish_store(tmp: Path, config: DatasetConfig, arrays: dict, labels, counts
     np.save(tmp / "lengths.npy", lengths)
     np.save(tmp / "labels.npy", labels.values)
     np.save(tmp / "split.npy", split)
-    ids = (tmp / "ids.txt").read_text().splitlines() if dedup.dropped else []
+    ids = _read_ids(tmp / "ids.txt") if dedup.dropped else []
     with open(tmp / "dropped.tsv", "w") as handle:
         handle.write("id\treason\tother_id\n")
         for i, reason, other in dedup.dropped:
@@ -142,7 +142,7 @@ def _check_duplicate_ids(tmp: Path, arrays: dict, labels: np.ndarray,
         return
     repeated = np.sort(np.concatenate([order[s : s + c] for s, c
                                        in zip(first[counts > 1], counts[counts > 1], strict=True)]))
-    ids = (tmp / "ids.txt").read_text().splitlines()
+    ids = _read_ids(tmp / "ids.txt")
     first_seen: dict[str, int] = {}
     for i in repeated:
         j = first_seen.setdefault(ids[i], i)
@@ -151,6 +151,11 @@ def _check_duplicate_ids(tmp: Path, arrays: dict, labels: np.ndarray,
             raise BioseqError(f"duplicate ID with a different sequence or label (records "
                               f"{j + 1} and {i + 1})", path=", ".join(config.inputs),
                               record=ids[i])
+
+
+def _read_ids(path: Path) -> list[str]:
+    # split on "\n" only: IDs may hold other characters that splitlines() breaks on
+    return path.read_text().split("\n")[:-1]
 
 
 def _add_counts(total: dict, chunk: dict) -> None:
@@ -218,7 +223,7 @@ class EncodedStore:
         return len(self.tokens)
 
     def ids(self) -> list[str]:
-        return (self.path / "ids.txt").read_text().splitlines()
+        return _read_ids(self.path / "ids.txt")
 
     def indices(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == SPLITS.index(split))

@@ -21,7 +21,7 @@ from .data import BatchLoader, TokenExpander
 from .encoding import EncodingPolicy, LengthPolicy
 from .errors import BioseqError
 from .io import write_text_atomic
-from .metrics import compute_metrics, is_better
+from .metrics import MONITORS, compute_metrics, is_better
 from .models import build_model
 from .predict import predict_scores
 from .store import EncodedStore
@@ -106,12 +106,14 @@ def fit(
     warmup_fraction: float = 0.05, grad_clip: float | None = 1.0,
     class_weights: torch.Tensor | None = None, monitor: str = "val_loss", patience: int = 8,
     seed: int = 0, rc_augment: bool = False, device: torch.device | None = None,
-    history_path: str | Path | None = None, progress: bool | None = None,
+    target_scaling: dict | None = None, history_path: str | Path | None = None,
+    progress: bool | None = None,
 ) -> FitResult:
     """Train with AdamW, warmup + cosine LR, clipping and early stopping on `monitor`.
 
     The model ends with the weights of its best validation epoch. `val_targets` are the
-    labels of `val` in store form, for metrics. `progress=None` shows a bar on terminals.
+    labels of `val` in store form, for metrics (regression scores are unscaled with
+    `target_scaling` first). `progress=None` shows a bar on terminals.
     """
     device = pick_device(device)
     torch.manual_seed(seed)  # dropout; the loaders carry their own seeded generators
@@ -131,9 +133,10 @@ def fit(
         train_loss = _train_epoch(model, train, expander, optimizer, scheduler, **step)
         scores, val_loss = predict_scores(model, val, expander, task=task, with_loss=True,
                                           class_weights=step["weights"])
-        metrics = compute_metrics(task, val_targets, scores, label_names)
+        metrics = compute_metrics(task, val_targets,
+                                  tasks.unscale(task, scores, target_scaling), label_names)
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-               **{k: v for k, v in metrics.items() if isinstance(v, float)},
+               **{k: v for k, v in metrics.items() if isinstance(v, float | None)},
                "lr": optimizer.param_groups[0]["lr"],
                "seconds": time.perf_counter() - epoch_started}
         rows.append(row)
@@ -165,6 +168,10 @@ def train_from_store(store_dir: str | Path, *, architecture: str, params: dict, 
         raise BioseqError("train and val splits must both be non-empty "
                           f"({len(train_index)} train, {len(val_index)} val)", path=str(store_dir))
     settings = dict(train)
+    monitor = settings.get("monitor", "val_loss")
+    if monitor not in MONITORS[store.task]:
+        raise BioseqError(f"monitor '{monitor}' does not apply to a {store.task} task "
+                          f"(choose from {', '.join(MONITORS[store.task])})")
     if settings.get("rc_augment") and not store.alphabet.has_strands:
         raise BioseqError(f"rc_augment needs DNA/RNA, not {store.alphabet.name}")
     device = pick_device(device)
@@ -188,7 +195,8 @@ def train_from_store(store_dir: str | Path, *, architecture: str, params: dict, 
     result = fit(model, *loaders, expander=TokenExpander(store.alphabet,
                  ambiguous=store.meta["encoding"]["ambiguous"], device=device), task=task,
                  label_names=names, val_targets=store.labels[val_index], class_weights=weights,
-                 device=device, history_path=out_dir / "history.tsv", progress=progress,
+                 device=device, target_scaling=scaling, history_path=out_dir / "history.tsv",
+                 progress=progress,
                  **settings)
     summary = {"dataset": store.meta["dataset"], "architecture": architecture,
                "best_epoch": result.best_epoch, "monitor": result.monitor,

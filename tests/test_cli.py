@@ -186,3 +186,22 @@ def test_predict_rejects_non_checkpoint(tmp_path, capsys):
                  "--out", str(tmp_path / "p.tsv")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "not a bioseq checkpoint" in err[0]
+
+
+def test_encode_refuses_to_replace_a_folder_that_is_not_a_store(tmp_path, capsys):
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(GOOD)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"datasets": {"d": {"fasta": str(fasta),
+                                                          "length": {"length": 10}}}}))
+    results = tmp_path / "results"
+    (results / "d" / "cnn").mkdir(parents=True)
+    (results / "d" / "cnn" / "model.pt").write_text("trained for hours")
+    code = main(["encode", "--config", str(config), "--dataset", "d", "--out", str(results)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "refusing to replace it" in err[0]
+    assert (results / "d" / "cnn" / "model.pt").read_text() == "trained for hours"
+    # an earlier store at the same path is replaced
+    store = tmp_path / "store"
+    assert main(["encode", "--config", str(config), "--dataset", "d", "--out", str(store)]) == 0
+    assert main(["encode", "--config", str(config), "--dataset", "d", "--out", str(store)]) == 0

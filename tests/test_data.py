@@ -76,11 +76,13 @@ def test_width_is_trimmed_to_the_longest_in_the_batch():
     assert [decode(row, DNA) for row in batch.tokens.numpy()] == ["GGG", "AC-"]
 
 
-def test_trimming_keeps_right_anchored_sequences_whole():
+def test_padded_to_longest_windows_are_left_placed_whatever_the_anchor():
+    """With length: null a sequence sits at the same positions whatever its batch holds;
+    the anchor only picks which part of an over-long sequence is kept."""
     chunk = chunk_of(SEQS, anchor="right")
     batch = next(iter(loader_of(chunk, [1, 3], batch_size=2, trim=True)))
-    assert batch.tokens.shape == (2, 12)
-    assert decode(batch.tokens[0].numpy(), DNA) == "-" * 10 + "AC"
+    assert batch.tokens.shape == (2, 3)
+    assert decode(batch.tokens[0].numpy(), DNA) == "AC-"
 
 
 def test_trim_off_keeps_the_full_width():
@@ -98,7 +100,7 @@ def test_empty_index_yields_nothing():
 # ---------------------------------------------------------------- TokenExpander
 
 def test_expander_gives_one_hot_and_span_mask():
-    chunk = chunk_of(["ACGN", "GT"], anchor="center")
+    chunk = chunk_of(["ACGN", "GT"], anchor="center", length=4)
     batch = next(iter(loader_of(chunk, [0, 1], batch_size=2)))
     x, mask = TokenExpander(DNA, ambiguous="soft")(batch)
     assert x.shape == (2, 4, 4)
@@ -117,7 +119,7 @@ def test_expander_zeros_policy():
 
 
 def test_expander_reverse_is_the_reverse_complement_inside_the_span():
-    chunk = chunk_of(["AACG", "GT"], anchor="center")
+    chunk = chunk_of(["AACG", "GT"], anchor="center", length=4)
     batch = next(iter(loader_of(chunk, [0, 1], batch_size=2)))
     expander = TokenExpander(DNA, ambiguous="soft")
     x_rc, mask = expander(batch, reverse=True)

@@ -3,6 +3,7 @@ import os
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bioseq.errors import BioseqError
@@ -233,14 +234,30 @@ def test_atomic_file_gets_the_usual_mode_not_0600(tmp_path, umask_022):
     assert mode(final) == 0o644
 
 
-def test_atomic_directory_replaces_the_old_one(tmp_path):
+def test_atomic_directory_replaces_an_earlier_output(tmp_path):
     final = tmp_path / "store"
     final.mkdir()
+    (final / "meta.json").write_text("{}")
     (final / "stale.txt").write_text("old")
-    with atomic_path(final, directory=True) as tmp:
+    with atomic_path(final, directory=True, marker="meta.json") as tmp:
         (tmp / "fresh.txt").write_text("new")
     assert sorted(p.name for p in final.iterdir()) == ["fresh.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["store"]
+
+
+def test_atomic_directory_refuses_to_replace_other_folders(tmp_path, monkeypatch):
+    final = tmp_path / "results"
+    (final / "splice").mkdir(parents=True)
+    (final / "splice" / "model.pt").write_text("precious")
+    with pytest.raises(BioseqError, match="refusing to replace it"):
+        with atomic_path(final, directory=True, marker="meta.json"):
+            pass
+    assert (final / "splice" / "model.pt").read_text() == "precious"
+    monkeypatch.chdir(final)
+    with pytest.raises(BioseqError, match="current directory"):
+        with atomic_path(".", directory=True, marker="meta.json"):
+            pass
+    assert (final / "splice" / "model.pt").read_text() == "precious"
 
 
 def test_atomic_directory_leaves_nothing_when_the_body_raises(tmp_path):
@@ -264,3 +281,34 @@ def test_write_text_atomic(tmp_path, umask_022):
     write_text_atomic(path, "hello\n")
     assert path.read_text() == "hello\n"
     assert mode(path) == 0o644
+
+
+def test_truncated_gzip_is_an_error_not_a_shorter_file(tmp_path):
+    rng = np.random.default_rng(0)
+    text = "".join(f">r{i}\n{''.join(rng.choice(list('ACGT'), 200))}\n" for i in range(2000))
+    data = gzip.compress(text.encode())
+    path = tmp_path / "cut.fa.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BioseqError, match="truncated gzip"):
+        list(iter_chunks(str(path)))
+
+
+def test_concatenated_gzip_members_are_complete(tmp_path):
+    path = tmp_path / "two.fa.gz"
+    path.write_bytes(gzip.compress(b">a\nACGT\n") + gzip.compress(b">b\nGGCC\n"))
+    assert [ids for ids, _, _ in iter_chunks(str(path))] == [["a", "b"]]
+
+
+def test_bgzip_with_its_end_of_file_block_passes(tmp_path):
+    eof = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+    path = tmp_path / "b.fa.gz"
+    path.write_bytes(gzip.compress(b">a\nACGT\n") + eof)
+    check_fasta(path)
+    assert [ids for ids, _, _ in iter_chunks(str(path))] == [["a"]]
+
+
+def test_non_utf8_bytes_are_a_one_line_error(tmp_path):
+    path = tmp_path / "bad.fa"
+    path.write_bytes(b">a\nAC\xffGT\n")
+    with pytest.raises(BioseqError, match="cannot parse FASTA"):
+        list(iter_chunks(str(path)))

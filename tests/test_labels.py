@@ -188,3 +188,20 @@ def test_table_multilabel_rows(tmp_path):
     labels = collect({"fasta": "in.fa", "labels_table": path, "task": "multilabel",
                       "label_columns": ["cpg", "tata"]}, ["a", "b"], ["", ""])
     assert labels.values.tolist() == [[1.0, 0.0], [1.0, 1.0]]
+
+
+def test_a_repeated_field_cannot_hide_a_missing_one():
+    """Record 1 has the key twice, record 2 none: counts match, but record 2 is unlabelled."""
+    with pytest.raises(BioseqError, match="record 'b'"):
+        collect({"fasta": "in.fa"}, ["a", "b", "c"], ["label=A label=B", "note=none", "label=B"])
+
+
+def test_first_of_a_repeated_field_wins():
+    labels = collect({"fasta": "in.fa"}, ["a", "b"], ["label=A label=B", "x=1 label=B"])
+    assert labels.names == ("A", "B")
+    assert labels.values.tolist() == [0, 1]
+
+
+def test_headers_without_description_are_unlabelled():
+    with pytest.raises(BioseqError, match="record 'b'"):
+        collect({"fasta": "in.fa"}, ["a", "b"], ["label=A", None])

@@ -63,7 +63,7 @@ def test_multiclass_macro_f1_auroc_and_auprc():
 
 
 def test_binary_metrics_by_hand():
-    m = classification_metrics(Y2, P2, ("neg", "pos"))
+    m = classification_metrics(Y2, P2, ("neg", "pos"), binary=True)
     assert m["confusion_matrix"] == [[3, 1], [1, 3]]
     assert m["accuracy"] == pytest.approx(0.75)
     assert m["sensitivity"] == pytest.approx(3 / 4)
@@ -76,7 +76,7 @@ def test_binary_metrics_by_hand():
 def test_binary_sensitivity_and_specificity_are_not_symmetric():
     y = np.array([1, 1, 1, 1, 0, 0])
     pos = np.array([0.9, 0.8, 0.2, 0.3, 0.1, 0.2])
-    m = classification_metrics(y, np.stack([1 - pos, pos], 1), ("neg", "pos"))
+    m = classification_metrics(y, np.stack([1 - pos, pos], 1), ("neg", "pos"), binary=True)
     assert m["sensitivity"] == pytest.approx(2 / 4)
     assert m["specificity"] == pytest.approx(2 / 2)
 
@@ -84,7 +84,7 @@ def test_binary_sensitivity_and_specificity_are_not_symmetric():
 def test_auroc_is_none_when_only_one_class_is_present():
     y = np.zeros(4, np.int64)
     pos = np.array([0.2, 0.7, 0.1, 0.4])
-    m = classification_metrics(y, np.stack([1 - pos, pos], 1), ("neg", "pos"))
+    m = classification_metrics(y, np.stack([1 - pos, pos], 1), ("neg", "pos"), binary=True)
     assert m["auroc"] is None
     assert m["per_class"]["pos"]["auroc"] is None
     assert m["per_class"]["neg"]["auroc"] is None
@@ -150,3 +150,11 @@ def test_compute_metrics_dispatches_on_the_task():
 ])
 def test_is_better(monitor, value, best, expected):
     assert is_better(monitor, value, best) is expected
+
+
+def test_two_class_multiclass_reports_macro_not_the_second_class():
+    y = np.array([0, 0, 1, 1])
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    m = classification_metrics(y, probs, ("a", "b"))
+    assert "sensitivity" not in m
+    assert m["auprc"] == pytest.approx(np.mean([m["per_class"][c]["auprc"] for c in "ab"]))

@@ -134,3 +134,49 @@ def test_protein_model_has_20_input_channels(tiny_hparams):
     with torch.no_grad():
         out = model(*inputs(["MKVLAAGIXB", "MKW"], alphabet=protein))
     assert out.shape == (2, 2)
+
+
+def test_transformer_pooling_keeps_padding_out():
+    """Max-pooling a window that spans the last real position and padding must not let the
+    padding's zero win over negative embeddings."""
+    torch.manual_seed(0)
+    model = build_model("transformer", in_channels=4, n_outputs=2, d_model=16, heads=2,
+                        layers=1, pool=2).eval()
+    x = F.one_hot(torch.tensor([[0, 1, 2, 3, 0]]), 4).float().transpose(1, 2)  # (1, 4, 5)
+    alone = model(x, torch.ones(1, 5, dtype=torch.bool))
+    padded = torch.cat([x, torch.zeros(1, 4, 3)], dim=2)
+    mask = torch.tensor([[True] * 5 + [False] * 3])
+    torch.testing.assert_close(model(padded, mask), alone, atol=1e-5, rtol=0)
+
+
+def test_masked_batch_norm_counts_real_positions_only():
+    from bioseq.models.cnn import MaskedBatchNorm1d
+
+    torch.manual_seed(0)
+    norm = MaskedBatchNorm1d(3).train()
+    x = torch.randn(4, 3, 10)
+    mask = torch.ones(4, 10, dtype=torch.bool)
+    mask[1, 6:] = False
+    mask[3, 2:] = False
+    out = norm(x, mask)
+    real = torch.cat([x[b][:, mask[b]] for b in range(4)], dim=1)  # (channels, positions)
+    expected = (real - real.mean(1, keepdim=True)) / torch.sqrt(
+        real.var(1, unbiased=False, keepdim=True) + norm.eps)
+    got = torch.cat([out[b][:, mask[b]] for b in range(4)], dim=1)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(norm.running_mean, 0.1 * real.mean(1), atol=1e-6, rtol=0)
+
+
+def test_cnn_training_step_does_not_depend_on_batch_padding():
+    """In training mode (batch statistics) a sequence's output is the same whether its
+    batch is padded further or not."""
+    torch.manual_seed(0)
+    model = build_model("cnn", in_channels=4, n_outputs=1, channels=(8,), kernel_sizes=(3,),
+                        pool=1, dropout=0.0, head_dropout=0.0).train()
+    x = F.one_hot(torch.randint(0, 4, (2, 6)), 4).float().transpose(1, 2)
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    mask[1, 4:] = False
+    x = x * mask.unsqueeze(1)
+    wider = torch.cat([x, torch.zeros(2, 4, 5)], dim=2)
+    wider_mask = torch.cat([mask, torch.zeros(2, 5, dtype=torch.bool)], dim=1)
+    torch.testing.assert_close(model(wider, wider_mask), model(x, mask), atol=1e-5, rtol=0)

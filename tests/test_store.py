@@ -228,7 +228,7 @@ def test_max_length_with_truncate_caps_the_width(tmp_path, write_fasta):
         "max_length": 6, "truncate": True, "anchor": "right"}})
     assert meta["width"] == 6
     assert decode(store.tokens[1], store.alphabet) == "CGTACGTT"[-6:]
-    assert decode(store.tokens[2], store.alphabet) == "---GGG"
+    assert decode(store.tokens[2], store.alphabet) == "GGG---"  # padded on the right
     assert meta["counts"]["truncated_records"] == 1
     assert meta["counts"]["truncated_positions"] == 3
 
@@ -294,3 +294,11 @@ def test_failed_encoding_keeps_the_previous_store(tmp_path, write_fasta):
 def test_a_directory_without_meta_is_not_a_store(tmp_path):
     with pytest.raises(BioseqError, match="not an encoded store \\(meta.json missing\\)"):
         EncodedStore(tmp_path)
+
+
+def test_ids_with_unusual_separators_stay_aligned(tmp_path, write_fasta):
+    ids = ["a\x1cb", "c\u2028d", "e", "f"]
+    path = write_fasta("odd.fa", [(i, "ACGT" * (k + 1), f"label={'XY'[k % 2]}")
+                                  for k, i in enumerate(ids)])
+    _, store = encode(tmp_path, {"fasta": str(path)})
+    assert store.ids() == ids

@@ -246,3 +246,34 @@ def test_cnn_reaches_90_percent_test_accuracy_on_splice(splice_store, tmp_path):
     evaluation = evaluate(tmp_path / "cnn" / "model.pt", splice_store, device="cpu")
     assert evaluation.metrics["n"] == 300
     assert evaluation.metrics["accuracy"] >= 0.90
+
+
+def test_monitor_that_does_not_fit_the_task_fails_before_training(splice_store, tmp_path):
+    with pytest.raises(BioseqError, match="monitor 'mse' does not apply to a multiclass"):
+        train_from_store(splice_store, architecture="cnn", params={},
+                         train={"monitor": "mse"}, out_dir=tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_regression_validation_metrics_are_in_target_units(tmp_path, write_fasta):
+    """history.tsv's val mse must equal the mse of the kept model on the val split, in the
+    targets' own units (the model trains on standardised targets)."""
+    from bioseq.config import dataset_config
+    from bioseq.store import encode_dataset
+
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 30)) for _ in range(120)]
+    fasta = write_fasta("r.fa", [(f"r{i}", s) for i, s in enumerate(seqs)])
+    table = tmp_path / "y.tsv"
+    table.write_text("id\tgc\n" + "".join(f"r{i}\t{100 * (s.count('G') + s.count('C'))}\n"
+                                          for i, s in enumerate(seqs)))
+    config = dataset_config("r", {"fasta": str(fasta), "task": "regression",
+                                  "labels_table": str(table), "label_columns": ["gc"],
+                                  "length": {"length": 30}})
+    encode_dataset(config, tmp_path / "store")
+    result = train_from_store(tmp_path / "store", architecture="cnn",
+                              params={"channels": [4], "kernel_sizes": [3], "pool": [1]},
+                              train={"epochs": 1}, out_dir=tmp_path / "m", progress=False)
+    evaluation = evaluate(tmp_path / "m" / "model.pt", tmp_path / "store", split="val")
+    assert result.history["mse"].iloc[0] == pytest.approx(evaluation.metrics["mse"], rel=1e-4)
+    assert evaluation.metrics["mse"] > 100  # targets are in the hundreds, not standardised

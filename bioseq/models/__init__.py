@@ -59,8 +59,9 @@ def build_model(architecture: str, *, in_channels: int, n_outputs: int,
     backbone_kwargs = {k: v for k, v in hparams.items() if k not in HEAD_PARAMS}
     try:
         backbone = REGISTRY[architecture](in_channels, **backbone_kwargs)
-    except TypeError as err:
-        raise BioseqError(f"architecture '{architecture}': {err}") from None
+    except (TypeError, ValueError, AssertionError) as err:  # torch's own argument checks
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise BioseqError(f"architecture '{architecture}': {message}") from None
     if pool == "flatten":
         if input_length is None:
             raise BioseqError("head_pool: flatten needs fixed-length input (dataset length: N)")

@@ -18,19 +18,38 @@ def pool_mask(mask: torch.Tensor, pool: int) -> torch.Tensor:
     return F.max_pool1d(mask.unsqueeze(1).float(), pool, ceil_mode=True).squeeze(1) > 0
 
 
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm whose batch statistics count real positions only (padding would bias them)."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if not self.training or bool(mask.all()):
+            return super().forward(x)
+        weights = mask.unsqueeze(1).to(x.dtype)  # (B, 1, L)
+        count = weights.sum()
+        mean = (x * weights).sum((0, 2)) / count
+        var = ((x - mean[:, None]) ** 2 * weights).sum((0, 2)) / count
+        with torch.no_grad():
+            unbiased = var * count / (count - 1).clamp(min=1)
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(unbiased, self.momentum)
+            self.num_batches_tracked += 1
+        scale = self.weight / torch.sqrt(var + self.eps)
+        return (x - mean[:, None]) * scale[:, None] + self.bias[:, None]
+
+
 class ConvBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, pool: int,
                  dropout: float, dilation: int = 1):
         super().__init__()
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding="same",
                               dilation=dilation, bias=False)
-        self.norm = nn.BatchNorm1d(out_channels)
+        self.norm = MaskedBatchNorm1d(out_channels)
         self.pool = pool
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # zeroing padding after every layer keeps it from leaking into real positions
-        x = F.relu(self.norm(self.conv(x))) * mask.unsqueeze(1)
+        x = F.relu(self.norm(self.conv(x), mask)) * mask.unsqueeze(1)
         if self.pool > 1:
             x = F.max_pool1d(x, self.pool, ceil_mode=True)
             mask = pool_mask(mask, self.pool)

@@ -43,8 +43,10 @@ class TransformerBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.embed(x * mask.unsqueeze(1)) * mask.unsqueeze(1)  # (B, D, L)
-        if self.pool is not None:
-            h, mask = self.pool(h), pool_mask(mask, self.pool_size)
+        if self.pool is not None:  # -inf keeps padding out of the maxima of edge windows
+            h = self.pool(h.masked_fill(~mask.unsqueeze(1), float("-inf")))
+            mask = pool_mask(mask, self.pool_size)
+            h = h.masked_fill(~mask.unsqueeze(1), 0.0)
         h = h.transpose(1, 2)  # (B, L, D)
         h = h + sinusoidal_positions(h.shape[1], h.shape[2], h.device)
         h = self.norm(self.encoder(h, src_key_padding_mask=~mask))
