@@ -150,3 +150,11 @@ def test_multilabel_predicted_lists_labels_over_one_half(tiny_hparams):
     for _, row in frame.iterrows():
         expected = ";".join(n for n in ("cpg", "tata") if row[f"prob_{n}"] >= 0.5)
         assert row["predicted"] == expected
+
+
+def test_rc_averaged_scores_are_strand_symmetric(predictor, splice_records):
+    seqs = [seq[:45] for _, seq, _ in splice_records[:4]]
+    reverse = [s.translate(COMPLEMENT)[::-1] for s in seqs]
+    np.testing.assert_allclose(predictor.predict(seqs, rc_average=True)[PROBS].to_numpy(),
+                               predictor.predict(reverse, rc_average=True)[PROBS].to_numpy(),
+                               atol=1e-6)

@@ -277,3 +277,14 @@ def test_regression_validation_metrics_are_in_target_units(tmp_path, write_fasta
     evaluation = evaluate(tmp_path / "m" / "model.pt", tmp_path / "store", split="val")
     assert result.history["mse"].iloc[0] == pytest.approx(evaluation.metrics["mse"], rel=1e-4)
     assert evaluation.metrics["mse"] > 100  # targets are in the hundreds, not standardised
+
+
+def test_rc_augment_trains_reproducibly(splice, tiny_hparams):
+    histories = []
+    for _ in range(2):
+        model = tiny("cnn", tiny_hparams, seed=3)
+        histories.append(run_fit(splice, model, seed=3, rc_augment=True).history)
+    pd.testing.assert_frame_equal(histories[0].drop(columns="seconds"),
+                                  histories[1].drop(columns="seconds"))
+    plain = run_fit(splice, tiny("cnn", tiny_hparams, seed=3), seed=3).history
+    assert plain["train_loss"].iloc[0] != histories[0]["train_loss"].iloc[0]
