@@ -40,18 +40,21 @@ class LabelCollector:
         self._split_field = _field_pattern(config.split.field)
         self._table = _LabelTable(config) if config.labels_table else None
 
-    def add(self, ids: Sequence[str], descriptions: Sequence[str], *, source: str,
+    def add(self, ids: Sequence[str], descriptions: Sequence[str | None], *, source: str,
             class_name: str | None = None) -> None:
+        # all headers of the chunk in one string, for one regex pass per field
+        joined = "\n".join(d or "" for d in descriptions) if None in descriptions \
+            else "\n".join(descriptions)
         if class_name is not None:
             self._values.append(np.full(len(ids), self._code(class_name), np.int64))
         elif self._table is not None:
             self._values.append(self._table.lookup(ids, self._code))
         else:
-            self._values.append(self._from_headers(ids, descriptions, source))
+            self._values.append(self._from_headers(ids, descriptions, joined, source))
         if self._table is not None and self._table.has_split:
             self._splits.append(self._table.split_codes(ids))
         else:
-            self._splits.append(self._header_splits(ids, descriptions, source))
+            self._splits.append(self._header_splits(ids, descriptions, joined, source))
 
     def finish(self) -> Labels:
         values = np.concatenate(self._values) if self._values else np.zeros(0, np.int64)
@@ -71,10 +74,10 @@ class LabelCollector:
     def _code(self, label: str) -> int:
         return self._codes.setdefault(label, len(self._codes))
 
-    def _from_headers(self, ids, descriptions, source) -> np.ndarray:
-        # one regex pass over the whole chunk; record by record only when that pass finds
-        # a missing, empty or repeated field (None: a header without description)
-        values = [] if None in descriptions else self._field.findall("\n".join(descriptions))
+    def _from_headers(self, ids, descriptions, joined: str, source) -> np.ndarray:
+        # one regex pass over the whole chunk (at most one match per line); record by record
+        # only when a record lacks the field or has it empty, to name that record
+        values = self._field.findall(joined)
         if len(values) != len(descriptions) or "" in values:
             values = []
             for i, description in enumerate(descriptions):
@@ -87,9 +90,9 @@ class LabelCollector:
             self._code(label)
         return np.fromiter(map(self._codes.__getitem__, values), np.int64, len(values))
 
-    def _header_splits(self, ids, descriptions, source) -> np.ndarray:
+    def _header_splits(self, ids, descriptions, joined: str, source) -> np.ndarray:
         codes = np.full(len(ids), NO_SPLIT, np.int8)
-        if f"{self.config.split.field}=" not in "\n".join(filter(None, descriptions)):
+        if f"{self.config.split.field}=" not in joined:
             return codes
         for i, description in enumerate(descriptions):
             found = self._split_field.findall(description or "")

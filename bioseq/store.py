@@ -45,7 +45,7 @@ class NpyRowWriter:
         self.handle.write(b"\0" * _HEADER_BYTES)
 
     def append(self, rows: np.ndarray) -> None:
-        self.handle.write(np.ascontiguousarray(rows, self.dtype).tobytes())
+        self.handle.write(memoryview(np.ascontiguousarray(rows, self.dtype)))  # no copy
         self.rows += len(rows)
 
     def close(self) -> None:
