@@ -42,9 +42,9 @@ class LabelCollector:
 
     def add(self, ids: Sequence[str], descriptions: Sequence[str | None], *, source: str,
             class_name: str | None = None) -> None:
-        # all headers of the chunk in one string, for one regex pass per field
-        joined = "\n".join(d or "" for d in descriptions) if None in descriptions \
-            else "\n".join(descriptions)
+        if None in descriptions:  # headers without a description
+            descriptions = [d or "" for d in descriptions]
+        joined = "\n".join(descriptions)  # one regex pass per field over the whole chunk
         if class_name is not None:
             self._values.append(np.full(len(ids), self._code(class_name), np.int64))
         elif self._table is not None:

@@ -82,7 +82,7 @@ def encode_dataset(config: DatasetConfig, out_dir: str | os.PathLike, *,
         tokens = NpyRowWriter(tmp / "tokens.npy", width)
         parts: dict[str, list] = {"starts": [], "lengths": [], "hashes": [], "id_hashes": []}
         counts: dict = {}
-        with open(tmp / "ids.txt", "w") as id_file:
+        with open(tmp / "ids.txt", "w", encoding="utf-8") as id_file:
             for path, class_name in _sources(config):
                 for ids, seqs, descriptions in iter_chunks(path, chunk_characters):
                     chunk = encoder.encode(ids, seqs, width=width, source=path)
@@ -155,7 +155,7 @@ def _check_duplicate_ids(tmp: Path, arrays: dict, labels: np.ndarray,
 
 def _read_ids(path: Path) -> list[str]:
     # split on "\n" only: IDs may hold other characters that splitlines() breaks on
-    return path.read_text().split("\n")[:-1]
+    return path.read_text(encoding="utf-8").split("\n")[:-1]
 
 
 def _add_counts(total: dict, chunk: dict) -> None:
