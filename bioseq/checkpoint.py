@@ -35,7 +35,7 @@ def save_checkpoint(path: str | os.PathLike, model: SequenceModel, *, alphabet: 
     checkpoint = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "bioseq_version": __version__,
         "architecture": model.architecture, "hparams": dict(model.hparams),
-        "input_length": model.input_length,
+        "input_length": model.input_length, "output": model.output,
         "alphabet": alphabet,
         "encoding": {"ambiguous": encoding.ambiguous, "soft_masked": encoding.soft_masked},
         "length": {"length": length.length, "max_length": length.max_length,
@@ -72,6 +72,7 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device | None = N
     model = build_model(checkpoint["architecture"], in_channels=alphabet.size,
                         n_outputs=n_outputs(checkpoint["task"], len(checkpoint["label_names"])),
                         input_length=checkpoint["input_length"],
+                        output=checkpoint.get("output", "sequence"),
                         **checkpoint["hparams"])
     model.load_state_dict(checkpoint["state_dict"])
     model.to(pick_device(device))

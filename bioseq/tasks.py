@@ -1,4 +1,8 @@
-"""What differs between binary, multiclass, multilabel and regression targets."""
+"""What differs between binary, multiclass, multilabel, regression and per-residue targets.
+
+Per-residue targets are (batch, length) class indices with `IGNORE` at positions that
+count for nothing (unresolved residues, padding); their logits are (batch, classes, length).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+IGNORE = 255  # per-residue target value: excluded from the loss and from every metric
+
 
 def n_outputs(task: str, n_labels: int) -> int:
     return 1 if task == "binary" else n_labels
 
 
+def output_kind(task: str) -> str:
+    """The model output a task needs: one vector per sequence or one per position."""
+    return "position" if task == "per_residue" else "sequence"
+
+
 def prepare_targets(task: str, values: np.ndarray, scaling: dict | None = None) -> np.ndarray:
     """Store labels -> the arrays the loss expects (regression targets standardised)."""
-    if task == "multiclass":
+    if task in ("multiclass", "per_residue"):
         return values.astype(np.int64)
     if task == "binary":
         return values.astype(np.float32)
@@ -32,7 +43,8 @@ def target_scaling(task: str, values: np.ndarray) -> dict | None:
 
 def class_weights(task: str, values: np.ndarray, n_labels: int) -> torch.Tensor | None:
     """Inverse-frequency weights (multiclass) or positive weights (binary, multilabel)."""
-    if task == "multiclass":
+    if task in ("multiclass", "per_residue"):
+        values = values[values != IGNORE] if task == "per_residue" else values
         counts = np.bincount(values, minlength=n_labels).astype(np.float64)
         return torch.tensor(len(values) / (n_labels * np.maximum(counts, 1)), dtype=torch.float32)
     if task in ("binary", "multilabel"):
@@ -47,6 +59,8 @@ def loss(task: str, logits: torch.Tensor, targets: torch.Tensor,
     logits = logits.float()
     if task == "multiclass":
         return F.cross_entropy(logits, targets, weight=weights)
+    if task == "per_residue":  # (B, C, L) vs (B, L): mean over the residues that count
+        return F.cross_entropy(logits, targets, weight=weights, ignore_index=IGNORE)
     if task == "binary":
         return F.binary_cross_entropy_with_logits(logits[:, 0], targets, pos_weight=weights)
     if task == "multilabel":
@@ -59,6 +73,8 @@ def scores(task: str, logits: torch.Tensor) -> torch.Tensor:
     logits = logits.float()
     if task == "multiclass":
         return logits.softmax(-1)
+    if task == "per_residue":
+        return logits.softmax(1)  # (B, C, L)
     if task == "binary":
         p = torch.sigmoid(logits[:, 0])
         return torch.stack([1 - p, p], dim=1)

@@ -184,3 +184,26 @@ def test_regression_checkpoint_keeps_its_target_scaling(tmp_path, tiny_hparams):
     assert after.columns.tolist() == ["id", "pred_kd", "pred_tm"]
     assert np.array_equal(after[["pred_kd", "pred_tm"]].to_numpy(),
                           direct[["pred_kd", "pred_tm"]].to_numpy())
+
+
+@pytest.mark.parametrize("architecture", sorted(REGISTRY))
+def test_position_model_round_trip_is_identical(architecture, tmp_path, tiny_hparams,
+                                                splice_records):
+    hparams = dict(tiny_hparams(architecture))
+    if architecture == "cnn":
+        hparams["pool"] = [1] * len(hparams["channels"])
+    if architecture == "cnn_bilstm":
+        hparams["pool"] = 1
+    torch.manual_seed(0)
+    model = trained_like(build_model(architecture, in_channels=4, n_outputs=3,
+                                     output="position", **hparams)).eval()
+    loaded = load_model(save(tmp_path / "m.pt", model, task="per_residue"), device="cpu")
+    assert loaded.model.output == "position"
+    encoder = loaded.encoder
+    chunk = encoder.encode(["a", "b"], [splice_records[0][1], splice_records[1][1][:31]])
+    tokens = chunk.tokens.copy()
+    x = torch.nn.functional.one_hot(torch.from_numpy(tokens).long() % 4, 4).float()
+    x = x.transpose(1, 2)  # (B, L, 4) -> (B, 4, L)
+    mask = torch.from_numpy(tokens != get_alphabet("dna").pad_token)
+    with torch.no_grad():
+        assert torch.equal(loaded.model(x, mask), model(x, mask))

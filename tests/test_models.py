@@ -180,3 +180,71 @@ def test_cnn_training_step_does_not_depend_on_batch_padding():
     wider = torch.cat([x, torch.zeros(2, 4, 5)], dim=2)
     wider_mask = torch.cat([mask, torch.zeros(2, 5, dtype=torch.bool)], dim=1)
     torch.testing.assert_close(model(wider, wider_mask), model(x, mask), atol=1e-5, rtol=0)
+
+
+# ---------------------------------------------------------------- per-position outputs
+
+def position_model(architecture, tiny_hparams, n_outputs=3):
+    torch.manual_seed(0)
+    hparams = {**tiny_hparams(architecture)}
+    if architecture in ("cnn", "cnn_bilstm"):  # per-position outputs need the full length
+        hparams["pool"] = [1] * len(hparams["channels"]) if architecture == "cnn" else 1
+    return build_model(architecture, in_channels=4, n_outputs=n_outputs, output="position",
+                       **hparams)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_position_head_shape_and_backward(architecture, tiny_hparams, splice_records):
+    model = position_model(architecture, tiny_hparams)
+    x, mask = inputs([splice_records[0][1][:30], splice_records[1][1][:17]])
+    logits = model(x, mask)
+    assert logits.shape == (2, 3, 30)
+    assert torch.equal(logits[1, :, 17:], torch.zeros(3, 13))  # padding gives nothing
+    logits.sum().backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_masked_loss_equals_the_loss_of_each_sequence_alone(architecture, tiny_hparams,
+                                                           splice_records):
+    """Batch loss over real residues == residue-weighted mean of the unpadded losses."""
+    from bioseq import tasks
+
+    model = position_model(architecture, tiny_hparams).eval()
+    seqs = [splice_records[i][1][:n] for i, n in ((0, 60), (1, 23), (2, 41))]
+    rng = np.random.default_rng(0)
+    labels = [torch.from_numpy(rng.integers(0, 3, len(s))) for s in seqs]
+    labels[1][:5] = tasks.IGNORE  # unresolved residues count for nothing
+    targets = torch.full((3, 60), tasks.IGNORE, dtype=torch.int64)
+    for row, label in enumerate(labels):
+        targets[row, : len(label)] = label
+    with torch.no_grad():
+        batch_loss = tasks.loss("per_residue", model(*inputs(seqs)), targets)
+        total, count = 0.0, 0
+        for seq, label in zip(seqs, labels, strict=True):
+            alone = model(*inputs([seq]))
+            valid = label != tasks.IGNORE
+            total += F.cross_entropy(alone[0].T[valid], label[valid], reduction="sum").item()
+            count += int(valid.sum())
+    assert batch_loss.item() == pytest.approx(total / count, abs=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_position_outputs_do_not_depend_on_padding(architecture, tiny_hparams,
+                                                   splice_records):
+    model = position_model(architecture, tiny_hparams).eval()
+    short, longer = splice_records[5][1][:23], splice_records[2000][1]
+    with torch.no_grad():
+        alone = model(*inputs([short]))
+        batched = model(*inputs([longer, short]))
+    torch.testing.assert_close(batched[1, :, :23], alone[0], atol=1e-5, rtol=0)
+
+
+def test_pooling_backbone_cannot_give_position_outputs(tiny_hparams):
+    with pytest.raises(BioseqError, match="changes the sequence length.*set pool: 1"):
+        build_model("cnn", in_channels=4, n_outputs=3, output="position",
+                     **tiny_hparams("cnn"))
+    with pytest.raises(BioseqError, match="head_pool does not apply"):
+        build_model("bigru", in_channels=4, n_outputs=3, output="position", hidden=4,
+                    head_pool="flatten")

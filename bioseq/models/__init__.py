@@ -2,7 +2,8 @@
 `(batch, alphabet, length)` one-hot input and a `(batch, length)` mask to per-position
 features `(batch, channels, length')` and their mask; a *head* turns those into outputs.
 `SequenceHead` pools over real positions for per-sequence tasks (any length);
-`FlattenHead` keeps position information for fixed-width inputs (`head_pool: flatten`).
+`FlattenHead` keeps position information for fixed-width inputs (`head_pool: flatten`);
+`PositionHead` gives one output vector per position (`output="position"`, per-residue tasks).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import torch
 from torch import nn
 
 from ..errors import BioseqError
-from .heads import FlattenHead, SequenceHead
+from .heads import FlattenHead, PositionHead, SequenceHead
 
 BackboneFactory = Callable[..., nn.Module]
 REGISTRY: dict[str, BackboneFactory] = {}
 HEAD_PARAMS = ("head_hidden", "head_dropout", "head_pool")
+OUTPUTS = ("sequence", "position")
 
 
 def register(name: str) -> Callable[[BackboneFactory], BackboneFactory]:
@@ -37,23 +39,30 @@ class SequenceModel(nn.Module):
         super().__init__()
         self.architecture, self.hparams = architecture, hparams
         self.input_length: int | None = None
+        self.output = "sequence"
         self.backbone, self.head = backbone, head
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x: (batch, alphabet, length) float; mask: (batch, length) bool -> (batch, outputs)."""
+        """x: (batch, alphabet, length) float; mask: (batch, length) bool
+        -> (batch, outputs), or (batch, outputs, length) for per-position models."""
         features, feature_mask = self.backbone(x, mask)
         return self.head(features, feature_mask)
 
 
 def build_model(architecture: str, *, in_channels: int, n_outputs: int,
-                input_length: int | None = None, **hparams: Any) -> SequenceModel:
+                input_length: int | None = None, output: str = "sequence",
+                **hparams: Any) -> SequenceModel:
     """Build a registered architecture; unknown names or hyper-parameters are clear errors.
 
-    `input_length` is the fixed window width, needed only by `head_pool: flatten`.
+    `output="position"` gives per-position outputs (the backbone must keep the length, so
+    no pooling); `input_length` is the fixed window width, needed only by
+    `head_pool: flatten`.
     """
     if architecture not in REGISTRY:
         raise BioseqError(f"unknown architecture '{architecture}' "
                           f"(choose from {', '.join(sorted(REGISTRY))})")
+    if output not in OUTPUTS:
+        raise BioseqError(f"output must be one of {OUTPUTS}, not '{output}'")
     head_kwargs = {k.removeprefix("head_"): hparams[k] for k in HEAD_PARAMS if k in hparams}
     pool = head_kwargs.pop("pool", "meanmax")
     backbone_kwargs = {k: v for k, v in hparams.items() if k not in HEAD_PARAMS}
@@ -62,7 +71,9 @@ def build_model(architecture: str, *, in_channels: int, n_outputs: int,
     except (TypeError, ValueError, AssertionError) as err:  # torch's own argument checks
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise BioseqError(f"architecture '{architecture}': {message}") from None
-    if pool == "flatten":
+    if output == "position":
+        head = _position_head(architecture, backbone, in_channels, n_outputs, pool, head_kwargs)
+    elif pool == "flatten":
         if input_length is None:
             raise BioseqError("head_pool: flatten needs fixed-length input (dataset length: N)")
         positions = _feature_positions(backbone, in_channels, input_length)
@@ -72,8 +83,19 @@ def build_model(architecture: str, *, in_channels: int, n_outputs: int,
     else:
         raise BioseqError(f"head_pool must be 'meanmax' or 'flatten', not '{pool}'")
     model = SequenceModel(architecture, backbone, head, dict(hparams))
-    model.input_length = input_length
+    model.input_length, model.output = input_length, output
     return model
+
+
+def _position_head(architecture: str, backbone: nn.Module, in_channels: int, n_outputs: int,
+                   pool: str, head_kwargs: dict) -> PositionHead:
+    if pool != "meanmax":
+        raise BioseqError("head_pool does not apply to per-position outputs")
+    for length in (1, 37):  # a backbone that pools would shorten one of these
+        if _feature_positions(backbone, in_channels, length) != length:
+            raise BioseqError(f"architecture '{architecture}' changes the sequence length, so "
+                              "it cannot give per-position outputs (set pool: 1)")
+    return PositionHead(backbone.out_channels, n_outputs, **head_kwargs)
 
 
 @torch.no_grad()

@@ -42,3 +42,19 @@ class FlattenHead(nn.Module):
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.mlp(features * mask.unsqueeze(1))  # (B, C, L) -> (B, outputs)
+
+
+class PositionHead(nn.Module):
+    """The same small MLP at every position (1x1 convolutions): per-residue outputs."""
+
+    def __init__(self, in_channels: int, n_outputs: int, *, hidden: int = 128,
+                 dropout: float = 0.3):
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Conv1d(in_channels, hidden, 1), nn.ReLU(), nn.Dropout(dropout),
+            nn.Conv1d(hidden, n_outputs, 1),
+        )
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, C, L) features -> (B, outputs, L); padded positions are zero."""
+        return self.mlp(features) * mask.unsqueeze(1)
