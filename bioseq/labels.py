@@ -97,7 +97,7 @@ class LabelCollector:
         for i, description in enumerate(descriptions):
             found = self._split_field.findall(description or "")
             if found:
-                codes[i] = _split_code(found[0], source=source, record=ids[i])
+                codes[i] = split_code(found[0], source=source, record=ids[i])
         return codes
 
     def _ordered(self, codes: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
@@ -161,7 +161,7 @@ class _LabelTable:
 
     def split_codes(self, ids: Sequence[str]) -> np.ndarray:
         values = self.split_raw[self.rows(ids)]
-        return np.fromiter((_split_code(v, source=self.path, record=i)
+        return np.fromiter((split_code(v, source=self.path, record=i)
                             for v, i in zip(values, ids, strict=True)), np.int8, len(ids))
 
 
@@ -172,7 +172,7 @@ def _field_pattern(key: str) -> re.Pattern:
     return re.compile(rf"^(?:{key}=|[^\n]*?[ \t]{key}=)(\S*)", re.MULTILINE)
 
 
-def _split_code(value: str, *, source: str, record: str) -> int:
+def split_code(value: str, *, source: str, record: str) -> int:
     try:
         return _SPLIT_ALIASES[value.lower()]
     except KeyError:
