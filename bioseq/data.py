@@ -17,6 +17,8 @@ import torch
 from .alphabets import Alphabet
 from .encoding import expansion_table, one_hot, reverse_complement, span_mask
 
+BUCKET_POOL = 50  # batches whose sequences are sorted together when bucketing by length
+
 
 class Batch(NamedTuple):
     tokens: torch.Tensor  # (B, width) uint8, valid until the next batch is drawn
@@ -30,16 +32,20 @@ class BatchLoader:
     """Iterates over `indices` of a (n, width) token matrix in batches.
 
     `trim=True` (for data padded to the longest sequence, `length: null`) cuts each batch to
-    its own longest sequence; fixed windows keep their full width.
+    its own longest sequence; fixed windows keep their full width. `bucket=True` groups
+    sequences of similar length into the same batch (within pools of `BUCKET_POOL`
+    batches, batch order still shuffled), so short sequences do not pay for long ones.
     """
 
     def __init__(self, tokens: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
                  indices: np.ndarray, *, targets: np.ndarray | None = None,
                  batch_size: int = 64, shuffle: bool = False, seed: int = 0,
-                 trim: bool = False, device: torch.device | str = "cpu"):
+                 trim: bool = False, bucket: bool = False,
+                 device: torch.device | str = "cpu"):
         self.tokens, self.starts, self.lengths = tokens, starts, lengths
         self.indices, self.targets = np.asarray(indices), targets
         self.batch_size, self.shuffle, self.trim = batch_size, shuffle, trim
+        self.bucket = bucket
         self.device = torch.device(device)
         self.rng = np.random.default_rng(seed)
         self.ends = starts.astype(np.int64) + lengths  # (n,) end of the real span
@@ -47,11 +53,25 @@ class BatchLoader:
     def __len__(self) -> int:
         return -(-len(self.indices) // self.batch_size)
 
-    def __iter__(self) -> Iterator[Batch]:
+    def batches(self) -> list[np.ndarray]:
+        """The record numbers of each batch of one epoch (advances the shuffling)."""
         order = self.rng.permutation(self.indices) if self.shuffle else self.indices
-        buffer = np.empty((min(self.batch_size, len(order)), self.tokens.shape[1]), np.uint8)
-        for begin in range(0, len(order), self.batch_size):
-            index = order[begin : begin + self.batch_size]
+        size = self.batch_size
+        if not self.bucket:
+            return [order[i : i + size] for i in range(0, len(order), size)]
+        batches = []
+        for begin in range(0, len(order), size * BUCKET_POOL):
+            pool = order[begin : begin + size * BUCKET_POOL]
+            pool = pool[np.argsort(self.ends[pool], kind="stable")]  # by length in the pool
+            batches += [pool[i : i + size] for i in range(0, len(pool), size)]
+        if self.shuffle:
+            batches = [batches[i] for i in self.rng.permutation(len(batches))]
+        return batches
+
+    def __iter__(self) -> Iterator[Batch]:
+        buffer = np.empty((min(self.batch_size, max(len(self.indices), 1)),
+                           self.tokens.shape[1]), np.uint8)
+        for index in self.batches():
             rows = buffer[: len(index)]
             np.take(self.tokens, index, axis=0, out=rows, mode="wrap")
             # padded to the longest in the batch when the store is padded to the longest overall

@@ -8,6 +8,8 @@ import numpy as np
 from scipy import stats
 from sklearn import metrics as skm
 
+from .tasks import IGNORE
+
 LOWER_IS_BETTER = {"val_loss", "mse", "mae"}
 _CLASSIFICATION = ("val_loss", "accuracy", "balanced_accuracy", "mcc", "macro_f1", "auroc",
                    "auprc")
@@ -16,7 +18,9 @@ MONITORS = {  # early-stopping metrics each task's validation rows hold
     "multiclass": _CLASSIFICATION,
     "multilabel": ("val_loss", "subset_accuracy", "macro_f1", "auroc", "auprc"),
     "regression": ("val_loss", "mse", "mae", "pearson", "spearman", "r2"),
+    "per_residue": ("val_loss", "accuracy", "macro_f1", "mcc", "protein_accuracy_mean"),
 }
+
 
 
 def _safe(fn, *args, **kwargs) -> float | None:
@@ -109,11 +113,36 @@ def regression_metrics(y_true: np.ndarray, pred: np.ndarray, names: tuple[str, .
     return {"n": int(len(y_true)), **summary, "per_target": per_target, "labels": list(names)}
 
 
+def residue_metrics(y_true: np.ndarray, probs: np.ndarray, names: tuple[str, ...]) -> dict:
+    """y_true: (n, length) class indices with IGNORE at residues that do not count;
+    probs: (n, classes, length). Every number is over the counted residues only:
+    `q{classes}` (Q3, Q8) is their accuracy; per-protein accuracies are summarised too."""
+    valid = y_true != IGNORE
+    predicted = probs.argmax(1)
+    counted = valid.any(1)
+    result = classification_metrics(y_true[valid].astype(np.int64),
+                                    probs.transpose(0, 2, 1)[valid], names)
+    correct = (predicted == y_true) & valid
+    per_protein = correct.sum(1)[counted] / valid.sum(1)[counted]
+    edges = np.linspace(0.0, 1.0, 21)
+    result.update({
+        f"q{len(names)}": result["accuracy"],
+        "residues": int(valid.sum()), "proteins": int(counted.sum()),
+        "protein_accuracy_mean": float(per_protein.mean()) if len(per_protein) else None,
+        "protein_accuracy_median": float(np.median(per_protein)) if len(per_protein) else None,
+        "protein_accuracy_histogram": {"edges": edges.tolist(),
+                                       "counts": np.histogram(per_protein, edges)[0].tolist()},
+    })
+    return result
+
+
 def compute_metrics(task: str, y_true: np.ndarray, scores: np.ndarray,
                     names: tuple[str, ...]) -> dict:
     if task in ("binary", "multiclass"):
         return classification_metrics(y_true.astype(np.int64), scores, names,
                                       binary=task == "binary")
+    if task == "per_residue":
+        return residue_metrics(y_true, scores, names)
     if task == "multilabel":
         return multilabel_metrics(y_true.astype(int), scores, names)
     return regression_metrics(y_true, scores, names)

@@ -20,12 +20,14 @@ from .io import iter_chunks
 def predict_scores(model: torch.nn.Module, loader: BatchLoader, expander: TokenExpander, *,
                    task: str, rc_average: bool = False, with_loss: bool = False,
                    class_weights: torch.Tensor | None = None):
-    """Scores (n, outputs) in loader order; with `with_loss` also the mean loss."""
+    """Scores (n, outputs) in the order of `loader.indices`; with `with_loss` also the
+    mean loss."""
     model.eval()
     device = next(model.parameters()).device
     autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    chunks, total, count = [], 0.0, 0
+    chunks, order, total, count = [], [], 0.0, 0
     for batch in loader:
+        order.append(batch.index)
         with torch.autocast(**autocast):
             logits = model(*expander(batch))
             if rc_average:
@@ -38,6 +40,10 @@ def predict_scores(model: torch.nn.Module, loader: BatchLoader, expander: TokenE
             count += len(logits)
         chunks.append(scores.cpu().numpy())
     scores = np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+    if chunks:  # back to the order of loader.indices (bucketing may have reordered them)
+        sorter = np.argsort(loader.indices)
+        position = sorter[np.searchsorted(loader.indices, np.concatenate(order), sorter=sorter)]
+        scores = scores[np.argsort(position)]
     return (scores, total / max(count, 1)) if with_loss else scores
 
 

@@ -160,3 +160,39 @@ def test_fixed_windows_keep_their_full_width_by_default():
     chunk = chunk_of(SEQS)
     widths = [batch.tokens.shape[1] for batch in loader_of(chunk, [1, 3, 5], batch_size=2)]
     assert widths == [12, 12]
+
+
+def test_length_buckets_cover_every_index_once_and_group_similar_lengths():
+    rng = np.random.default_rng(0)
+    seqs = ["A" * int(n) for n in rng.integers(1, 200, 400)]
+    chunk = chunk_of(seqs)
+    loader = loader_of(chunk, np.arange(400), batch_size=16, shuffle=True, seed=1, bucket=True,
+                       trim=True)
+    batches = loader.batches()
+    assert sorted(np.concatenate(batches).tolist()) == list(range(400))
+    lengths = chunk.lengths
+    bucketed_spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    plain = loader_of(chunk, np.arange(400), batch_size=16, shuffle=True, seed=1).batches()
+    assert bucketed_spread < np.mean([np.ptp(lengths[b]) for b in plain]) / 5
+    widths = [batch.tokens.shape[1] for batch in loader]
+    assert sum(widths) * 16 < 0.6 * 400 * 199  # far less padding than one width for all
+    again = loader_of(chunk, np.arange(400), batch_size=16, shuffle=True, seed=1, bucket=True)
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again.batches(), strict=True))
+
+
+def test_scores_come_back_in_index_order_when_bucketed():
+    from bioseq.models import build_model
+    from bioseq.predict import predict_scores
+
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), int(n))) for n in rng.integers(5, 60, 50)]
+    chunk = chunk_of(seqs)
+    torch.manual_seed(0)
+    model = build_model("bigru", in_channels=4, n_outputs=2, hidden=4, layers=1).eval()
+    expander = TokenExpander(DNA, ambiguous="soft")
+    indices = rng.permutation(50)[:37]
+    plain = predict_scores(model, loader_of(chunk, indices, batch_size=8, trim=True), expander,
+                           task="multiclass")
+    bucketed = predict_scores(model, loader_of(chunk, indices, batch_size=8, trim=True,
+                                               bucket=True), expander, task="multiclass")
+    np.testing.assert_allclose(bucketed, plain, atol=1e-6)

@@ -158,3 +158,20 @@ def test_two_class_multiclass_reports_macro_not_the_second_class():
     m = classification_metrics(y, probs, ("a", "b"))
     assert "sensitivity" not in m
     assert m["auprc"] == pytest.approx(np.mean([m["per_class"][c]["auprc"] for c in "ab"]))
+
+
+def test_residue_metrics_count_resolved_residues_only():
+    from bioseq.metrics import residue_metrics
+    from bioseq.tasks import IGNORE
+
+    y = np.array([[0, 1, 2, IGNORE], [2, 2, IGNORE, IGNORE], [IGNORE] * 4], np.uint8)
+    predicted = np.array([[0, 1, 1, 0], [2, 0, 0, 0], [1, 1, 1, 1]])
+    probs = np.eye(3)[predicted].transpose(0, 2, 1)  # (proteins, classes, length)
+    m = residue_metrics(y, probs, ("C", "E", "H"))
+    assert m["q3"] == m["accuracy"] == pytest.approx(3 / 5)
+    assert m["residues"] == 5 and m["proteins"] == 2  # the all-unresolved chain is left out
+    assert m["confusion_matrix"] == [[1, 0, 0], [0, 1, 0], [1, 1, 1]]
+    assert m["protein_accuracy_mean"] == pytest.approx((2 / 3 + 1 / 2) / 2)
+    assert sum(m["protein_accuracy_histogram"]["counts"]) == 2
+    assert m["per_class"]["H"]["recall"] == pytest.approx(1 / 3)
+    assert m["per_class"]["E"]["precision"] == pytest.approx(1 / 2)
