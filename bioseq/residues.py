@@ -14,6 +14,7 @@ indices and `IGNORE` wherever a residue must not count (unresolved, padding).
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import NamedTuple
 
 import numpy as np
@@ -48,15 +49,16 @@ def _aligned(ids: list[str], other_ids: list[str], values: list[str], *, path: s
     """`values` (read with `other_ids`) in the order of `ids`; every ID on both sides."""
     by_id = dict(zip(other_ids, values, strict=True))
     if len(by_id) != len(other_ids):
-        seen: set[str] = set()
-        duplicate = next(i for i in other_ids if i in seen or seen.add(i))
+        counts = Counter(other_ids)
+        duplicate = next(i for i in other_ids if counts[i] > 1)
         raise BioseqError("duplicate ID", path=path, record=duplicate)
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise BioseqError(f"no record for this ID of {reference} ({len(missing)} missing)",
                           path=path, record=missing[0])
     if len(by_id) > len(ids):
-        extra = next(i for i in other_ids if i not in set(ids))
+        known = set(ids)
+        extra = next(i for i in other_ids if i not in known)
         raise BioseqError(f"ID not in {reference}", path=path, record=extra)
     return [by_id[i] for i in ids]
 
