@@ -90,6 +90,10 @@ def read_fasta_triple(sequences: str | os.PathLike, labels: str | os.PathLike,
                       validation_field: str | None = "VALIDATION") -> ResidueRecords:
     """Sequence, label and optional mask FASTA files with the same IDs (any order)."""
     ids, seqs, seq_descriptions = _read_all(sequences)
+    if len(set(ids)) != len(ids):
+        counts = Counter(ids)
+        raise BioseqError("duplicate ID", path=str(sequences),
+                          record=next(i for i in ids if counts[i] > 1))
     label_ids, label_values, label_descriptions = _read_all(labels)
     label_strings = _aligned(ids, label_ids, label_values, path=str(labels),
                              reference=str(sequences))

@@ -114,3 +114,10 @@ def test_table_with_wrong_label_length_names_the_row(tmp_path):
     path.write_text("id\tsequence\tdssp3\nx\tMKV\tHH\n")
     with pytest.raises(BioseqError, match="t.tsv: record 'x': label has 2 letters for 3"):
         read_residue_table(path)
+
+
+def test_duplicate_id_in_the_sequence_file_is_an_error(tmp_path):
+    seqs = write(tmp_path, "s.fa", [("a", "MKV"), ("a", "GG")])
+    labels = write(tmp_path, "l.fa", [("a", "HHE")])
+    with pytest.raises(BioseqError, match="s.fa: record 'a': duplicate ID"):
+        read_fasta_triple(seqs, labels)
