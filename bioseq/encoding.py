@@ -88,7 +88,7 @@ class SequenceEncoder:
         if self.length.length is not None:
             return self.length.length
         cap = self.length.max_length
-        return max_seen if cap is None or (max_seen <= cap) else cap
+        return max_seen if cap is None else min(max_seen, cap)
 
     def encode(
         self, ids: Sequence[str], seqs: Sequence[str], *, width: int | None = None,

@@ -164,8 +164,9 @@ def _check_replaceable(final: Path, directory: bool, marker: str | None) -> None
     if resolved == here or resolved in here.parents:
         raise BioseqError("refusing to replace the current directory or one of its parents",
                           path=str(final))
-    if not final.is_dir() or not (not any(final.iterdir()) or
-                                  (marker is not None and (final / marker).is_file())):
+    earlier_output = final.is_dir() and (
+        not any(final.iterdir()) or (marker is not None and (final / marker).is_file()))
+    if not earlier_output:
         raise BioseqError("exists and is not an earlier output of this step; refusing to "
                           "replace it (choose another path or remove it)", path=str(final))
 

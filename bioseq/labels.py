@@ -45,14 +45,18 @@ class LabelCollector:
         if None in descriptions:  # headers without a description
             descriptions = [d or "" for d in descriptions]
         joined = "\n".join(descriptions)  # one regex pass per field over the whole chunk
+        table = self._table
+        # table rows of this chunk, looked up once for labels and split alike
+        rows = table.rows(ids) if table is not None and (class_name is None or
+                                                         table.has_split) else None
         if class_name is not None:
             self._values.append(np.full(len(ids), self._code(class_name), np.int64))
-        elif self._table is not None:
-            self._values.append(self._table.lookup(ids, self._code))
+        elif table is not None:
+            self._values.append(table.lookup(ids, rows, self._code))
         else:
             self._values.append(self._from_headers(ids, descriptions, joined, source))
-        if self._table is not None and self._table.has_split:
-            self._splits.append(self._table.split_codes(ids))
+        if table is not None and table.has_split:
+            self._splits.append(table.split_codes(ids, rows))
         else:
             self._splits.append(self._header_splits(ids, descriptions, joined, source))
 
@@ -149,8 +153,7 @@ class _LabelTable:
                               "lack one)", path=self.path, record=ids[int(np.argmax(missing))])
         return rows
 
-    def lookup(self, ids: Sequence[str], code) -> np.ndarray:
-        rows = self.rows(ids)
+    def lookup(self, ids: Sequence[str], rows: np.ndarray, code) -> np.ndarray:
         if self.config.task in ("multilabel", "regression"):
             return self.numeric[rows]
         labels = self.raw[rows, 0]
@@ -159,8 +162,8 @@ class _LabelTable:
                 raise BioseqError("empty label", path=self.path, record=ids[i])
         return np.fromiter((code(label) for label in labels), np.int64, len(labels))
 
-    def split_codes(self, ids: Sequence[str]) -> np.ndarray:
-        values = self.split_raw[self.rows(ids)]
+    def split_codes(self, ids: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        values = self.split_raw[rows]
         return np.fromiter((split_code(v, source=self.path, record=i)
                             for v, i in zip(values, ids, strict=True)), np.int8, len(ids))
 

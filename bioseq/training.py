@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from . import tasks
 from .checkpoint import pick_device, save_checkpoint
+from .config import SCHEDULES
 from .data import BatchLoader, TokenExpander
 from .encoding import EncodingPolicy, LengthPolicy
 from .errors import BioseqError
@@ -50,8 +51,8 @@ def _lr_lambda(schedule: str, total_steps: int, warmup_fraction: float):
         progress = (step - warmup) / max(1, total_steps - warmup)
         return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
-    if schedule not in ("cosine", "constant"):
-        raise ValueError(f"unknown schedule '{schedule}' (cosine or constant)")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule '{schedule}' (one of {SCHEDULES})")
     return factor
 
 
