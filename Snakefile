@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 
-configfile: "config.yaml"
+# The demo config, unless `--configfile` names another: a config given on the command line
+# replaces it whole, so a benchmark config does not inherit the demo's datasets and models.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 report: "workflow/report/workflow.rst"

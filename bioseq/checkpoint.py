@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,7 @@ def save_checkpoint(path: str | os.PathLike, model: SequenceModel, *, alphabet: 
         "input_length": model.input_length, "output": model.output,
         "alphabet": alphabet,
         "encoding": {"ambiguous": encoding.ambiguous, "soft_masked": encoding.soft_masked},
-        "length": {"length": length.length, "max_length": length.max_length,
-                   "anchor": length.anchor, "truncate": length.truncate},
+        "length": dataclasses.asdict(length),
         "task": task, "label_names": list(label_names), "target_scaling": target_scaling,
         "training": dict(training or {}),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},

@@ -29,15 +29,25 @@ def _section(config: dict, key: str, name: str, path: str) -> dict:
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
-    from .store import encode_dataset
+    from .store import encode_dataset, encode_test_set
 
     config = load_yaml(args.config)
     dataset = dataset_config(args.dataset, _section(config, "datasets", args.dataset, args.config))
-    meta = encode_dataset(dataset, args.out)
+    if args.test_set:
+        if not args.store:
+            raise BioseqError("--test-set needs --store (the data set's own store)")
+        meta = encode_test_set(dataset, args.test_set, args.out, store_dir=args.store)
+    else:
+        meta = encode_dataset(dataset, args.out)
+    log_encoding(meta)
+
+
+def log_encoding(meta: dict) -> None:
     counts = meta["counts"]
     log.info("encoded %d records (%d duplicates and %d conflicting-label records dropped; "
-             "splits %s)", counts["records"], counts["duplicates_dropped"],
-             counts["conflicting_label_records_dropped"], counts["splits"])
+             "dropped for being in a test set: %s; splits %s)", counts["records"],
+             counts["duplicates_dropped"], counts["conflicting_label_records_dropped"],
+             counts.get("test_set_overlap_dropped") or 0, counts["splits"])
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -71,11 +81,18 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
     from .checkpoint import load_model
     from .evaluate import write_table
+    from .predict import residue_long_form, write_residue_fasta
 
     predictor = load_model(args.model_file, device=args.device)
+    if args.fasta_out and predictor.task != "per_residue":
+        raise BioseqError("--fasta-out is for per-residue models (predicted label strings)")
     frames = [predictor.predict_fasta(path, batch_size=args.batch_size,
                                       rc_average=args.rc_average) for path in args.fasta]
     frame = pd.concat(frames, ignore_index=True)
+    if predictor.task == "per_residue":
+        if args.fasta_out:
+            write_residue_fasta(frame, args.fasta_out)
+        frame = residue_long_form(frame, predictor.label_names)
     write_table(frame, args.out)
     log.info("wrote %d predictions to %s", len(frame), args.out)
 
@@ -119,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="YAML with a 'datasets' section")
     p.add_argument("--dataset", required=True)
     p.add_argument("--out", required=True, help="store directory to write")
+    p.add_argument("--test-set", default=None, help="encode this test set of the data set")
+    p.add_argument("--store", default=None, help="with --test-set: the data set's own store")
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("train", help="train a model on an encoded store")
@@ -141,7 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="predict every record of FASTA file(s)")
     p.add_argument("--model-file", required=True)
     p.add_argument("--fasta", required=True, nargs="+")
-    p.add_argument("--out", required=True, help="TSV to write")
+    p.add_argument("--out", required=True,
+                   help="TSV to write (per-residue models: one row per residue)")
+    p.add_argument("--fasta-out", default=None,
+                   help="per-residue models: also write the predicted label strings as FASTA")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default=None)
     p.add_argument("--rc-average", action="store_true", help="average both strands (DNA)")

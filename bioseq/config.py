@@ -20,8 +20,10 @@ from .encoding import EncodingPolicy, LengthPolicy
 from .errors import BioseqError
 from .metrics import MONITORS
 from .models import REGISTRY, build_model
+from .tasks import output_kind
 
-TASKS = ("binary", "multiclass", "multilabel", "regression")
+TASKS = ("binary", "multiclass", "multilabel", "regression", "per_residue")
+SPLIT_METHODS = ("random", "homology")
 SCHEDULES = ("cosine", "constant")
 ALL_MONITORS = tuple(dict.fromkeys(m for names in MONITORS.values() for m in names))
 
@@ -42,9 +44,45 @@ def _check_number(key: str, value: Any, *, integer: bool = False, low: float | N
 @dataclass(frozen=True)
 class SplitConfig:
     field: str = "split"  # header field / table column with train|val|test, used when present
+    validation_field: str | None = None  # header flag moving train records to val (NetSurfP)
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     seed: int = 0
+    method: str = "random"  # random | homology (k-mer identity clusters stay on one side)
+    identity: float = 0.5  # homology: estimated identity that puts two sequences together
+    kmer: int = 5  # homology: k-mer size of the identity estimate
+
+    def __post_init__(self) -> None:
+        if self.method not in SPLIT_METHODS:
+            raise BioseqError(f"split method must be one of {SPLIT_METHODS}, not '{self.method}'")
+        _check_number("identity", self.identity, low=0, high=1, open_low=True)
+        _check_number("kmer", self.kmer, integer=True, low=2, high=12)
+
+
+# the keys that say where a data set's records and labels come from, and how they are named
+INPUT_FILES = ("fasta", "class_fastas", "labels_table", "residue_labels", "residue_mask",
+               "residue_table")
+INPUT_NAMES = ("id_column", "label_field", "label_columns", "sequence_column", "mask_column")
+RESERVED_MODEL_NAMES = ("encoded", "test_sets")  # folders beside the model folders
+
+
+@dataclass(frozen=True)
+class TestSetConfig:
+    """An extra, external test set of a data set (e.g. CB513): read like the data set, every
+    record held out; training records with the same sequence are dropped from training."""
+
+    fasta: tuple[str, ...] = ()
+    class_fastas: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    labels_table: str | None = None
+    residue_labels: str | None = None
+    residue_mask: str | None = None
+    residue_table: str | None = None
+    # column and field names: None means the data set's own
+    id_column: str | None = None
+    label_field: str | None = None
+    label_columns: tuple[str, ...] | None = None
+    sequence_column: str | None = None
+    mask_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,15 +97,36 @@ class DatasetConfig:
     label_field: str = "label"  # header key or table column (binary/multiclass)
     label_columns: tuple[str, ...] = ()  # table columns (multilabel/regression)
     classes: tuple[str, ...] = ()  # class order; binary: the last one is positive
+    # per_residue: a label FASTA (one letter per residue; optional mask FASTA of 1/0) with
+    # the same IDs as `fasta`, or a table with id, sequence, label string (`label_field`)
+    residue_labels: str | None = None
+    residue_mask: str | None = None
+    residue_table: str | None = None
+    sequence_column: str = "sequence"
+    mask_column: str | None = None
     length: LengthPolicy = LengthPolicy()
     encoding: EncodingPolicy = EncodingPolicy()
     split: SplitConfig = SplitConfig()
     predict: tuple[str, ...] = ()  # FASTA file(s) to predict; default: the inputs
+    models: tuple[str, ...] = ()  # models trained on this data set; default: all
+    test_sets: Mapping[str, TestSetConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         where = f"dataset '{self.name}'"
         if self.task not in TASKS:
             raise BioseqError(f"{where}: task must be one of {TASKS}, not '{self.task}'")
+        if self.task == "per_residue":
+            self._check_residue_inputs(where)
+            return
+        if self.length.overlap is not None:
+            raise BioseqError(f"{where}: length.overlap is for per_residue tasks")
+        if self.split.validation_field:
+            raise BioseqError(f"{where}: split.validation_field is for per_residue FASTA "
+                              "inputs; give val in the split field")
+        residue = [k for k in ("residue_labels", "residue_mask", "residue_table", "mask_column")
+                   if getattr(self, k)]
+        if residue:
+            raise BioseqError(f"{where}: {', '.join(residue)} need task per_residue")
         if bool(self.fasta) == bool(self.class_fastas):
             raise BioseqError(f"{where}: give exactly one of 'fasta' or 'class_fastas'")
         if self.class_fastas and self.task not in ("binary", "multiclass"):
@@ -79,10 +138,58 @@ class DatasetConfig:
         if self.label_columns and not self.labels_table:
             raise BioseqError(f"{where}: 'label_columns' needs 'labels_table'")
 
+    def _check_residue_inputs(self, where: str) -> None:
+        if bool(self.fasta) == bool(self.residue_table):
+            raise BioseqError(f"{where}: per_residue needs 'fasta' with 'residue_labels', or "
+                              "'residue_table'")
+        if self.fasta and (len(self.fasta) != 1 or not self.residue_labels):
+            raise BioseqError(f"{where}: per_residue 'fasta' is one sequence FASTA, with "
+                              "'residue_labels' (label FASTA) beside it")
+        if self.residue_table and (self.residue_labels or self.residue_mask):
+            raise BioseqError(f"{where}: 'residue_table' holds the labels; drop "
+                              "'residue_labels'/'residue_mask'")
+        if self.fasta and self.mask_column:
+            raise BioseqError(f"{where}: 'mask_column' is for 'residue_table'; a FASTA layout "
+                              "takes 'residue_mask'")
+        if self.residue_table and self.split.validation_field:
+            raise BioseqError(f"{where}: split.validation_field reads FASTA headers; a table "
+                              "gives val in its split column")
+        long = [c for c in self.classes if len(c) != 1]
+        if long:
+            raise BioseqError(f"{where}: per-residue classes are single letters, not "
+                              f"'{long[0]}'")
+        for key in ("class_fastas", "labels_table", "label_columns"):
+            if getattr(self, key):
+                raise BioseqError(f"{where}: '{key}' does not apply to per_residue")
+        if self.length.length is not None or self.length.truncate:
+            raise BioseqError(f"{where}: per_residue data are never cut to windows or "
+                              "truncated; use length: {max_length: N} to predict proteins "
+                              "longer than N in overlapping windows")
+
     @property
     def inputs(self) -> tuple[str, ...]:
-        """Every FASTA file the data set reads, in order."""
+        """Every sequence file the data set reads, in order."""
+        if self.residue_table:
+            return (self.residue_table,)
         return self.fasta or tuple(p for paths in self.class_fastas.values() for p in paths)
+
+    @property
+    def input_files(self) -> tuple[str, ...]:
+        """Every file the data set reads: sequences, label tables and label/mask FASTAs."""
+        extra = (self.labels_table, self.residue_labels, self.residue_mask)
+        return self.inputs + tuple(p for p in extra if p)
+
+    def test_set(self, name: str) -> DatasetConfig:
+        """The data set as read from test set `name` (its own inputs, this encoding)."""
+        test = self.test_sets[name]
+        inputs = {key: getattr(test, key) for key in INPUT_FILES}
+        names = {key: getattr(self, key) if getattr(test, key) is None else getattr(test, key)
+                 for key in INPUT_NAMES}
+        if test.residue_table is None:  # a FASTA triple has no mask column
+            names["mask_column"] = None
+        return dataclasses.replace(self, name=f"{self.name}.{name}", **inputs, **names,
+                                   test_sets={}, predict=(),
+                                   split=SplitConfig(field=self.split.field))
 
 
 @dataclass(frozen=True)
@@ -151,8 +258,14 @@ def from_dict(cls: type, data: Mapping[str, Any] | None, *, where: str, **extra:
             if not isinstance(value, Mapping):
                 raise BioseqError(f"{where}.{key}: expected a mapping, not {value!r}")
             value = from_dict(nested, value, where=f"{where}.{key}")
-        elif key in ("fasta", "predict", "classes", "label_columns"):
+        elif typing.get_origin(hints[key]) is tuple:  # one path/name or a list of them
             value = _as_tuple(value)
+        elif key == "test_sets":
+            if not isinstance(value, Mapping):
+                raise BioseqError(f"{where}.test_sets: expected a mapping of name -> inputs, "
+                                  f"not {value!r}")
+            value = {str(k): from_dict(TestSetConfig, v, where=f"{where}.test_sets.{k}")
+                     for k, v in value.items()}
         elif key == "class_fastas":
             if not isinstance(value, Mapping):
                 raise BioseqError(f"{where}.class_fastas: expected a mapping of class -> "
@@ -229,8 +342,24 @@ def check_workflow_config(config: Mapping[str, Any]) -> WorkflowConfig:
     datasets = [dataset_config(name, entry) for name, entry in workflow.datasets.items()]
     models = [model_config(name, entry, workflow.training)
               for name, entry in workflow.models.items()]
+    reserved = [m for m in workflow.models if m in RESERVED_MODEL_NAMES]
+    if reserved:
+        raise BioseqError(f"model name '{reserved[0]}' is taken by the results layout; "
+                          "choose another")
+    for dataset in datasets:
+        unknown = [m for m in dataset.models if m not in workflow.models]
+        if unknown:
+            raise BioseqError(f"dataset '{dataset.name}'.models: no model named "
+                              f"'{unknown[0]}' (have: {', '.join(workflow.models)})")
+        for name in dataset.test_sets:
+            dataset.test_set(name)  # its inputs must make a valid data set too
     _check_models_build(datasets, models)
     return workflow
+
+
+def dataset_models(dataset: DatasetConfig, models: Mapping[str, Any]) -> list[str]:
+    """The model names trained on `dataset`, in config order."""
+    return [m for m in models if not dataset.models or m in dataset.models]
 
 
 def _check_models_build(datasets: list[DatasetConfig], models: list[ModelConfig]) -> None:
@@ -239,9 +368,12 @@ def _check_models_build(datasets: list[DatasetConfig], models: list[ModelConfig]
     for dataset in datasets:
         size = get_alphabet(dataset.alphabet).size
         for model in models:
+            if dataset.models and model.name not in dataset.models:
+                continue
             try:
                 build_model(model.architecture, in_channels=size, n_outputs=2,
-                            input_length=dataset.length.length, **model.params)
+                            input_length=dataset.length.length,
+                            output=output_kind(dataset.task), **model.params)
             except BioseqError as err:
                 raise BioseqError(
                     f"model '{model.name}' on dataset '{dataset.name}': {err}") from None

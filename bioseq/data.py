@@ -24,7 +24,7 @@ class Batch(NamedTuple):
     tokens: torch.Tensor  # (B, width) uint8, valid until the next batch is drawn
     starts: torch.Tensor  # (B,) int64
     lengths: torch.Tensor  # (B,) int64
-    targets: torch.Tensor | None  # (B,) or (B, k)
+    targets: torch.Tensor | None  # (B,) or (B, k); per-position (B, width)
     index: np.ndarray  # (B,) record numbers in the source arrays
 
 
@@ -35,17 +35,22 @@ class BatchLoader:
     its own longest sequence; fixed windows keep their full width. `bucket=True` groups
     sequences of similar length into the same batch (within pools of `BUCKET_POOL`
     batches, batch order still shuffled), so short sequences do not pay for long ones.
+    `per_position=True` marks targets as (n, width) per-position rows, cut like the tokens;
+    `crop=N` (training per-residue models) cuts sequences longer than N to a random window
+    of N positions, the same one for tokens and targets. Crops need left-placed sequences.
     """
 
     def __init__(self, tokens: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
                  indices: np.ndarray, *, targets: np.ndarray | None = None,
                  batch_size: int = 64, shuffle: bool = False, seed: int = 0,
-                 trim: bool = False, bucket: bool = False,
-                 device: torch.device | str = "cpu"):
+                 trim: bool = False, bucket: bool = False, per_position: bool = False,
+                 crop: int | None = None, device: torch.device | str = "cpu"):
         self.tokens, self.starts, self.lengths = tokens, starts, lengths
         self.indices, self.targets = np.asarray(indices), targets
         self.batch_size, self.shuffle, self.trim = batch_size, shuffle, trim
-        self.bucket = bucket
+        self.bucket, self.per_position, self.crop = bucket, per_position, crop
+        if crop is not None and np.any(starts[self.indices] != 0):
+            raise ValueError("crop needs left-placed sequences (every start 0)")
         self.device = torch.device(device)
         self.rng = np.random.default_rng(seed)
         self.ends = starts.astype(np.int64) + lengths  # (n,) end of the real span
@@ -76,14 +81,31 @@ class BatchLoader:
             np.take(self.tokens, index, axis=0, out=rows, mode="wrap")
             # padded to the longest in the batch when the store is padded to the longest overall
             width = int(self.ends[index].max()) if self.trim else rows.shape[1]
+            starts, lengths = self.starts[index].astype(np.int64), self.lengths[index]
+            targets = None if self.targets is None else self.targets[index]
+            tokens = rows[:, :width]
+            if self.per_position and targets is not None:
+                targets = targets[:, :width]
+            if self.crop is not None and width > self.crop:
+                tokens, targets, lengths = self._crop(tokens, targets, lengths)
             yield Batch(
-                torch.from_numpy(rows[:, :width]).to(self.device),
-                torch.from_numpy(self.starts[index].astype(np.int64)).to(self.device),
-                torch.from_numpy(self.lengths[index].astype(np.int64)).to(self.device),
-                None if self.targets is None
-                else torch.from_numpy(self.targets[index]).to(self.device),
+                torch.from_numpy(np.ascontiguousarray(tokens)).to(self.device),
+                torch.from_numpy(starts).to(self.device),
+                torch.from_numpy(lengths.astype(np.int64)).to(self.device),
+                None if targets is None else torch.from_numpy(targets).to(self.device),
                 index,
             )
+
+    def _crop(self, tokens: np.ndarray, targets: np.ndarray | None, lengths: np.ndarray):
+        """(B, width) -> (B, crop): a random window of each sequence longer than crop."""
+        crop = self.crop
+        offsets = self.rng.integers(0, np.maximum(lengths - crop, 0) + 1)  # (B,)
+        columns = offsets[:, None] + np.arange(crop)  # (B, crop)
+        rows = np.arange(len(tokens))[:, None]
+        tokens = tokens[rows, columns]
+        if self.per_position and targets is not None:
+            targets = targets[rows, columns]
+        return tokens, targets, np.minimum(lengths, crop)
 
 
 class TokenExpander:

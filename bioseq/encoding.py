@@ -52,6 +52,9 @@ class LengthPolicy:
     max_length: int | None = None  # cap when length is None
     anchor: str = "left"  # where a sequence sits in its window, and which end is kept
     truncate: bool = False  # trim sequences over the limit instead of refusing them
+    # per-residue tasks: max_length is the window the model sees; longer proteins are cropped
+    # at random in training and predicted in windows sharing `overlap` positions, stitched
+    overlap: int | None = None  # default max_length // 4
 
     def __post_init__(self) -> None:
         if self.anchor not in ANCHORS:
@@ -63,6 +66,17 @@ class LengthPolicy:
         if self.length is not None and self.max_length is not None:
             raise BioseqError("give length (fixed windows) or max_length (pad to the longest), "
                               "not both")
+        if self.overlap is not None and (self.max_length is None or not isinstance(
+                self.overlap, int) or not 0 <= self.overlap < self.max_length):
+            raise BioseqError(f"overlap must be an integer in [0, max_length), not "
+                              f"{self.overlap!r} (max_length {self.max_length})")
+
+    @property
+    def window_overlap(self) -> int:
+        """Positions shared by neighbouring per-residue prediction windows."""
+        if self.overlap is not None:
+            return self.overlap
+        return (self.max_length or 0) // 4
 
     @property
     def limit(self) -> int | None:

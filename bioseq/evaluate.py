@@ -17,8 +17,9 @@ from .data import BatchLoader
 from .errors import BioseqError
 from .io import atomic_path, write_text_atomic
 from .metrics import compute_metrics
-from .predict import Predictor, predict_scores
+from .predict import Predictor, predict_scores, residue_long_form
 from .store import EncodedStore
+from .tasks import IGNORE
 
 
 class Evaluation(NamedTuple):
@@ -53,13 +54,16 @@ def evaluate(checkpoint: str | os.PathLike, store_dir: str | os.PathLike, *, spl
                          batch_size=batch_size, trim=store.meta["length"]["length"] is None,
                          device=predictor.device)
     scores = predict_scores(predictor.model, loader, predictor.expander, task=store.task,
-                            rc_average=rc_average)
+                            rc_average=rc_average, window=predictor.window,
+                            overlap=predictor.overlap or 0)
     scores = tasks.unscale(store.task, scores, predictor.target_scaling)
     truth = store.labels[index]
     metrics = compute_metrics(store.task, truth, scores, store.label_names)
     metrics.update(split=split, task=store.task, dataset=store.meta["dataset"],
                    architecture=predictor.checkpoint["architecture"])
     ids = np.asarray(store.ids(), dtype=object)[index]
+    if store.task == "per_residue":
+        return Evaluation(metrics, _residue_frame(predictor, store, index, list(ids), scores))
     frame = predictor.frame(list(ids), scores)
     if store.task in ("binary", "multiclass"):
         frame.insert(1, "label", [store.label_names[i] for i in truth])
@@ -67,10 +71,34 @@ def evaluate(checkpoint: str | os.PathLike, store_dir: str | os.PathLike, *, spl
     return Evaluation(metrics, frame)
 
 
+def _residue_frame(predictor: Predictor, store: EncodedStore, index: np.ndarray, ids: list,
+                   scores: np.ndarray) -> pd.DataFrame:
+    """Per-protein frame with the true label string ('-' where a residue does not count)
+    and the accuracy over counted residues."""
+    symbols = store.alphabet.symbols + "-"
+    letters = np.array([*store.label_names, *["-"] * (256 - len(store.label_names))])
+    letters[IGNORE] = "-"
+    starts, lengths = store.starts[index], store.lengths[index]
+    sequences = ["".join(symbols[t] for t in store.tokens[r, s : s + n])
+                 for r, s, n in zip(index, starts, lengths, strict=True)]
+    frame = predictor.residue_frame(ids, sequences, scores, starts)
+    truth = [store.labels[r, s : s + n] for r, s, n in zip(index, starts, lengths, strict=True)]
+    frame.insert(4, "label", ["".join(letters[t]) for t in truth])
+    predicted = scores.argmax(1)  # (n, width)
+    frame.insert(5, "accuracy", [
+        float((predicted[k, s : s + len(t)] == t)[t != IGNORE].mean()) if (t != IGNORE).any()
+        else float("nan") for k, (s, t) in enumerate(zip(starts, truth, strict=True))])
+    return frame
+
+
 def write_evaluation(evaluation: Evaluation, *, metrics_path: str | Path,
                      predictions_path: str | Path) -> None:
+    """Metrics as JSON; predictions as TSV (per-residue: one row per residue)."""
     write_text_atomic(metrics_path, json.dumps(evaluation.metrics, indent=2) + "\n")
-    write_table(evaluation.predictions, predictions_path)
+    frame = evaluation.predictions
+    if "length" in frame and evaluation.metrics.get("task") == "per_residue":
+        frame = residue_long_form(frame, evaluation.metrics["labels"])
+    write_table(frame, predictions_path)
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:

@@ -18,7 +18,7 @@ MONITORS = {  # early-stopping metrics each task's validation rows hold
     "multiclass": _CLASSIFICATION,
     "multilabel": ("val_loss", "subset_accuracy", "macro_f1", "auroc", "auprc"),
     "regression": ("val_loss", "mse", "mae", "pearson", "spearman", "r2"),
-    "per_residue": ("val_loss", "accuracy", "macro_f1", "mcc", "protein_accuracy_mean"),
+    "per_residue": ("val_loss", "accuracy", "q3", "q8", "macro_f1", "mcc", "protein_accuracy_mean"),
 }
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -13,15 +16,24 @@ from . import tasks
 from .data import BatchLoader, TokenExpander
 from .encoding import SequenceEncoder
 from .errors import BioseqError
-from .io import iter_chunks
+from .io import iter_chunks, write_text_atomic
 
 
 @torch.no_grad()
 def predict_scores(model: torch.nn.Module, loader: BatchLoader, expander: TokenExpander, *,
                    task: str, rc_average: bool = False, with_loss: bool = False,
-                   class_weights: torch.Tensor | None = None):
-    """Scores (n, outputs) in the order of `loader.indices`; with `with_loss` also the
-    mean loss."""
+                   class_weights: torch.Tensor | None = None, window: int | None = None,
+                   overlap: int = 0):
+    """Scores (n, outputs) in the order of `loader.indices`, or (n, classes, width) for
+    per-residue tasks (predicted in windows of `window` positions when set); with
+    `with_loss` also the mean loss."""
+    if task == "per_residue":
+        if rc_average:
+            raise BioseqError("rc_average is not available for per-residue models")
+        return predict_residue_scores(
+            model, loader.tokens, loader.starts, loader.lengths, loader.indices, expander,
+            window=window, overlap=overlap, batch_size=loader.batch_size,
+            targets=loader.targets if with_loss else None, class_weights=class_weights)
     model.eval()
     device = next(model.parameters()).device
     autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
@@ -47,6 +59,82 @@ def predict_scores(model: torch.nn.Module, loader: BatchLoader, expander: TokenE
     return (scores, total / max(count, 1)) if with_loss else scores
 
 
+class ResidueWindows(NamedTuple):
+    record: np.ndarray  # (pieces,) which sequence (position in the list of lengths)
+    begin: np.ndarray  # (pieces,) first residue of the piece
+    end: np.ndarray  # (pieces,) one past its last residue
+    keep_from: np.ndarray  # (pieces,) the piece gives the predictions of residues
+    keep_to: np.ndarray  # [keep_from, keep_to): the middle of each overlap is the seam
+
+
+def residue_windows(lengths: np.ndarray, *, window: int | None, overlap: int) -> ResidueWindows:
+    """Cut sequences longer than `window` into windows sharing `overlap` residues."""
+    parts: list[tuple[int, int, int, int, int]] = []
+    for record, length in enumerate(np.asarray(lengths).tolist()):
+        if window is None or length <= window:
+            parts.append((record, 0, length, 0, length))
+            continue
+        # evenly spread windows, neighbours sharing at least `overlap` residues
+        count = -(-(length - overlap) // (window - overlap))
+        begins = np.linspace(0, length - window, count).round().astype(int).tolist()
+        seams = [0, *((b + prev + window) // 2 for prev, b in itertools.pairwise(begins)), length]
+        parts += [(record, b, b + window, seams[k], seams[k + 1]) for k, b in enumerate(begins)]
+    columns = np.array(parts, np.int64).reshape(-1, 5).T
+    return ResidueWindows(*columns)
+
+
+@torch.no_grad()
+def predict_residue_scores(model: torch.nn.Module, tokens: np.ndarray, starts: np.ndarray,
+                           lengths: np.ndarray, indices: np.ndarray, expander: TokenExpander, *,
+                           window: int | None = None, overlap: int = 0, batch_size: int = 64,
+                           targets: np.ndarray | None = None,
+                           class_weights: torch.Tensor | None = None):
+    """Per-residue probabilities (n, classes, width) for rows `indices` of a (N, width) token
+    matrix, every residue predicted: sequences longer than `window` in overlapping windows,
+    stitched. With `targets` (N, width) also returns the mean loss over counted residues."""
+    model.eval()
+    device = next(model.parameters()).device
+    indices = np.asarray(indices)
+    pieces = residue_windows(lengths[indices], window=window, overlap=overlap)
+    sizes = pieces.end - pieces.begin
+    piece_tokens = np.full((len(sizes), max(int(sizes.max(initial=1)), 1)),
+                           expander.alphabet.pad_token, np.uint8)  # (pieces, window)
+    for p, (record, begin, end) in enumerate(zip(pieces.record, pieces.begin, pieces.end,
+                                                 strict=True)):
+        row = indices[record]
+        piece_tokens[p, : end - begin] = tokens[row, starts[row] + begin : starts[row] + end]
+    loader = BatchLoader(piece_tokens, np.zeros(len(sizes), np.int32), sizes,
+                         np.arange(len(sizes)), batch_size=batch_size, trim=True, bucket=True,
+                         device=device)
+    autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    out = None
+    for batch in loader:
+        with torch.autocast(**autocast):
+            probs = tasks.scores("per_residue", model(*expander(batch))).cpu().numpy()
+        if out is None:  # (n, classes, width)
+            out = np.zeros((len(indices), probs.shape[1], tokens.shape[1]), np.float32)
+        for k, p in enumerate(batch.index):
+            row, lo, hi = indices[pieces.record[p]], pieces.keep_from[p], pieces.keep_to[p]
+            begin, start = pieces.begin[p], starts[row]
+            out[pieces.record[p], :, start + lo : start + hi] = probs[k, :, lo - begin : hi - begin]
+    if out is None:
+        out = np.zeros((0, 0, tokens.shape[1]), np.float32)
+    if targets is None:
+        return out
+    return out, residue_loss(out, targets[indices], class_weights)
+
+
+def residue_loss(probs: np.ndarray, targets: np.ndarray,
+                 class_weights: torch.Tensor | None = None) -> float:
+    """Mean (weighted) cross-entropy over counted residues: probs (n, C, L), targets (n, L)."""
+    counted = targets != tasks.IGNORE
+    picked = np.take_along_axis(probs, np.where(counted, targets, 0)[:, None, :].astype(np.int64),
+                                axis=1)[:, 0][counted]  # (residues,)
+    weights = (class_weights.cpu().numpy()[targets[counted]] if class_weights is not None
+               else np.ones(len(picked), np.float32))
+    return float((weights * -np.log(np.maximum(picked, 1e-12))).sum() / max(weights.sum(), 1e-12))
+
+
 class Predictor:
     """A trained model with everything needed to encode new sequences for it."""
 
@@ -54,6 +142,11 @@ class Predictor:
                  label_names: Sequence[str], target_scaling: dict | None = None,
                  checkpoint: Mapping | None = None):
         self.model, self.encoder, self.task = model.eval(), encoder, task
+        self.window = self.overlap = None
+        if task == "per_residue":  # whole proteins, predicted in windows of max_length
+            self.window, self.overlap = encoder.length.max_length, encoder.length.window_overlap
+            whole = dataclasses.replace(encoder.length, max_length=None, overlap=None)
+            self.encoder = SequenceEncoder(encoder.alphabet, encoder.encoding, whole)
         self.label_names = tuple(label_names)
         self.target_scaling = target_scaling
         self.checkpoint = dict(checkpoint or {})
@@ -77,9 +170,16 @@ class Predictor:
             raise BioseqError(f"{len(ids)} ids for {len(sequences)} sequences")
         if rc_average and not self.alphabet.has_strands:
             raise BioseqError(f"rc_average needs a DNA/RNA model, not {self.alphabet.name}")
+        if not sequences and self.task == "per_residue":
+            return self.residue_frame([], [], np.zeros((0, len(self.label_names), 0)), [])
         if not sequences:
             return self.frame([], np.zeros((0, len(self.label_names)), np.float32))
         chunk = self.encoder.encode(ids, sequences, source=source)
+        if self.task == "per_residue":
+            scores = predict_residue_scores(
+                self.model, chunk.tokens, chunk.starts, chunk.lengths, np.arange(len(ids)),
+                self.expander, window=self.window, overlap=self.overlap, batch_size=batch_size)
+            return self.residue_frame(ids, sequences, scores, chunk.starts)
         loader = BatchLoader(chunk.tokens, chunk.starts, chunk.lengths,
                              np.arange(len(sequences)), batch_size=batch_size,
                              trim=self.encoder.length.length is None, device=self.device)
@@ -112,3 +212,46 @@ class Predictor:
             for j, name in enumerate(names):
                 frame[f"pred_{name}"] = scores[:, j]
         return frame
+
+    def residue_frame(self, ids: Sequence[str], sequences: Sequence[str], scores: np.ndarray,
+                      starts: Sequence[int]) -> pd.DataFrame:
+        """Per-residue scores (n, classes, width) -> one row per sequence: the predicted
+        label string, its mean confidence, and per class an array of probabilities."""
+        names = self.label_names
+        rows = []
+        for i, (seq, start) in enumerate(zip(sequences, starts, strict=True)):
+            probs = scores[i, :, start : start + len(seq)]  # (classes, length)
+            best = probs.argmax(0)
+            row = {"id": ids[i], "sequence": seq, "length": len(seq),
+                   "predicted": "".join(names[c] for c in best),
+                   "confidence": float(probs.max(0).mean()) if len(seq) else float("nan")}
+            row.update({f"prob_{name}": probs[j].copy() for j, name in enumerate(names)})
+            rows.append(row)
+        columns = ["id", "sequence", "length", "predicted", "confidence",
+                   *(f"prob_{n}" for n in names)]
+        return pd.DataFrame(rows, columns=columns)
+
+
+def residue_long_form(frame: pd.DataFrame, label_names: Sequence[str]) -> pd.DataFrame:
+    """One row per residue (id, position from 1, residue, predicted, prob_*) from a
+    per-sequence residue frame; a `label` column (true strings) is carried over per residue."""
+    lengths = frame["length"].to_numpy(np.int64)
+    long = pd.DataFrame({
+        "id": np.repeat(frame["id"].to_numpy(object), lengths),
+        "position": np.concatenate([np.arange(1, n + 1) for n in lengths]) if len(frame)
+        else np.zeros(0, np.int64),
+        "residue": list("".join(frame["sequence"])),
+    })
+    for column in ("label", "predicted"):
+        if column in frame:
+            long[column] = list("".join(frame[column]))
+    for name in label_names:
+        values = frame[f"prob_{name}"].tolist()
+        long[f"prob_{name}"] = np.concatenate(values) if values else np.zeros(0, np.float32)
+    return long
+
+
+def write_residue_fasta(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Predicted label strings as FASTA, one record per sequence, in the frame's order."""
+    text = "".join(f">{i}\n{p}\n" for i, p in zip(frame["id"], frame["predicted"], strict=True))
+    write_text_atomic(path, text)

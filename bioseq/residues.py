@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .config import DatasetConfig
 from .errors import BioseqError
 from .io import iter_chunks, read_table
 from .labels import split_code
@@ -184,3 +185,16 @@ def label_matrix(labels: list[str], masks: list[str] | None, starts: np.ndarray,
                              codes, IGNORE)
         out[row, start : start + len(codes)] = codes
     return out
+
+
+def read_residue_dataset(config: DatasetConfig) -> ResidueRecords:
+    """The per-residue records a data set config points at (FASTA triple or table)."""
+    if config.residue_table:
+        return read_residue_table(config.residue_table, id_column=config.id_column,
+                                  sequence_column=config.sequence_column,
+                                  label_column=config.label_field,
+                                  mask_column=config.mask_column,
+                                  split_column=config.split.field)
+    return read_fasta_triple(config.fasta[0], config.residue_labels, config.residue_mask,
+                             split_field=config.split.field,
+                             validation_field=config.split.validation_field)

@@ -3,13 +3,15 @@
     tokens.npy   (n, width) uint8   token ids (alphabets.py), padding = alphabet.pad_token
     starts.npy   (n,) int32         first real position of each window
     lengths.npy  (n,) int32         real positions per window
-    labels.npy   (n,) int64 | (n, k) float32
+    labels.npy   (n,) int64 | (n, k) float32 | (n, width) uint8 per-residue classes
+                 (tasks.IGNORE at unresolved residues and padding)
     split.npy    (n,) int8          0 train, 1 val, 2 test, -1 dropped
     ids.txt      one ID per line;  dropped.tsv  why records were dropped;  meta.json
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -22,15 +24,20 @@ from .config import DatasetConfig
 from .encoding import SequenceEncoder
 from .errors import BioseqError
 from .io import CHUNK_CHARACTERS, atomic_path, iter_chunks
-from .labels import SPLITS, LabelCollector
+from .labels import SPLITS, LabelCollector, Labels
+from .residues import label_matrix, read_residue_dataset, residue_classes
 from .splits import (
+    DROPPED,
+    Deduplication,
     assign_splits,
     check_class_counts,
     find_duplicates,
     hash_groups,
+    homology_groups,
     row_hashes,
     split_counts,
 )
+from .tasks import IGNORE
 
 _HEADER_BYTES = 128  # reserved .npy header, so rows can be appended before n is known
 
@@ -70,40 +77,99 @@ def _sources(config: DatasetConfig) -> list[tuple[str, str | None]]:
 
 
 def encode_dataset(config: DatasetConfig, out_dir: str | os.PathLike, *,
-                   chunk_characters: int = CHUNK_CHARACTERS) -> dict:
-    """Encode a data set's FASTA input(s) into a store at `out_dir`; returns its metadata."""
-    alphabet = get_alphabet(config.alphabet)
-    encoder = SequenceEncoder(alphabet, config.encoding, config.length)
+                   chunk_characters: int = CHUNK_CHARACTERS, held_out: bool = False) -> dict:
+    """Encode a data set's input(s) into a store at `out_dir`; returns its metadata.
+
+    Training and validation records whose sequence is in one of the data set's test sets
+    are dropped. `held_out=True` encodes a test set: every record in the test split, none
+    dropped as a duplicate (so it is scored as published).
+    """
+    encoder = _encoder(config)
+    held_out_spans = _test_set_spans(config, encoder)
+    with atomic_path(out_dir, directory=True, marker="meta.json") as tmp:
+        if config.task == "per_residue":
+            arrays, labels, counts, width = _encode_residues(config, encoder, tmp)
+        else:
+            arrays, labels, counts, width = _encode_sequences(config, encoder, tmp,
+                                                              chunk_characters)
+        return _finish_store(tmp, config, arrays, labels, counts, width, held_out=held_out,
+                             held_out_spans=held_out_spans)
+
+
+def _encoder(config: DatasetConfig) -> SequenceEncoder:
+    length = config.length
+    if config.task == "per_residue":  # max_length is the predict window; proteins stay whole
+        length = dataclasses.replace(length, max_length=None, overlap=None)
+    return SequenceEncoder(get_alphabet(config.alphabet), config.encoding, length)
+
+
+def _encode_sequences(config: DatasetConfig, encoder: SequenceEncoder, tmp: Path,
+                      chunk_characters: int):
     width = config.length.length
     if width is None:  # pad to the longest: one quick pass to find it
         width = encoder.width_for(_max_length(config.inputs))
-    with atomic_path(out_dir, directory=True, marker="meta.json") as tmp:
-        collector = LabelCollector(config)
-        tokens = NpyRowWriter(tmp / "tokens.npy", width)
-        parts: dict[str, list] = {"starts": [], "lengths": [], "hashes": [], "id_hashes": []}
-        counts: dict = {}
-        with open(tmp / "ids.txt", "w", encoding="utf-8") as id_file:
-            for path, class_name in _sources(config):
-                for ids, seqs, descriptions in iter_chunks(path, chunk_characters):
-                    chunk = encoder.encode(ids, seqs, width=width, source=path)
-                    collector.add(ids, descriptions, source=path, class_name=class_name)
-                    tokens.append(chunk.tokens)
-                    parts["starts"].append(chunk.starts)
-                    parts["lengths"].append(chunk.lengths)
-                    parts["hashes"].append(row_hashes(chunk.tokens, chunk.starts, chunk.lengths))
-                    parts["id_hashes"].append(np.fromiter(map(hash, ids), np.int64, len(ids)))
-                    id_file.write("\n".join(ids) + "\n")
-                    _add_counts(counts, chunk.counts)
-        tokens.close()
-        arrays = {k: np.concatenate(v) for k, v in parts.items()}
-        parts.clear()
-        labels = collector.finish()
-        meta = _finish_store(tmp, config, arrays, labels, counts, width)
-    return meta
+    collector = LabelCollector(config)
+    tokens = NpyRowWriter(tmp / "tokens.npy", width)
+    parts: dict[str, list] = {"starts": [], "lengths": [], "hashes": [], "id_hashes": []}
+    counts: dict = {}
+    with open(tmp / "ids.txt", "w", encoding="utf-8") as id_file:
+        for path, class_name in _sources(config):
+            for ids, seqs, descriptions in iter_chunks(path, chunk_characters):
+                chunk = encoder.encode(ids, seqs, width=width, source=path)
+                collector.add(ids, descriptions, source=path, class_name=class_name)
+                tokens.append(chunk.tokens)
+                parts["starts"].append(chunk.starts)
+                parts["lengths"].append(chunk.lengths)
+                parts["hashes"].append(row_hashes(chunk.tokens, chunk.starts, chunk.lengths))
+                parts["id_hashes"].append(np.fromiter(map(hash, ids), np.int64, len(ids)))
+                id_file.write("\n".join(ids) + "\n")
+                _add_counts(counts, chunk.counts)
+    tokens.close()
+    arrays = {k: np.concatenate(v) for k, v in parts.items()}
+    return arrays, collector.finish(), counts, width
+
+
+def _encode_residues(config: DatasetConfig, encoder: SequenceEncoder, tmp: Path):
+    """Per-residue records (read whole: label strings are as long as the sequences)."""
+    records = read_residue_dataset(config)
+    source = config.residue_labels or config.residue_table
+    names = residue_classes(records.labels, config.classes, path=source)
+    width = encoder.width_for(max(map(len, records.sequences), default=1))
+    chunk = encoder.encode(records.ids, records.sequences, width=width, source=config.inputs[0])
+    np.save(tmp / "tokens.npy", chunk.tokens)
+    with open(tmp / "ids.txt", "w", encoding="utf-8") as id_file:
+        id_file.write("".join(f"{i}\n" for i in records.ids))
+    values = label_matrix(records.labels, records.masks, chunk.starts, width, names)
+    arrays = {"starts": chunk.starts, "lengths": chunk.lengths,
+              "hashes": row_hashes(chunk.tokens, chunk.starts, chunk.lengths),
+              "id_hashes": np.fromiter(map(hash, records.ids), np.int64, len(records.ids))}
+    counts = dict(chunk.counts)
+    counts["residues_counted"] = int((values != IGNORE).sum())
+    return arrays, Labels(values, names, records.split), counts, width
+
+
+def _test_set_spans(config: DatasetConfig,
+                    encoder: SequenceEncoder) -> dict[bytes, tuple[str, str]]:
+    """Encoded sequence -> (test set, record ID) for every record of the test sets."""
+    spans: dict[bytes, tuple[str, str]] = {}
+    for name in config.test_sets:
+        test = config.test_set(name)
+        if test.task == "per_residue":
+            records = read_residue_dataset(test)
+            batches = [(records.ids, records.sequences)]
+        else:
+            batches = [(ids, seqs) for path in test.inputs for ids, seqs, _ in iter_chunks(path)]
+        for ids, seqs in batches:
+            width = config.length.length or encoder.width_for(max(map(len, seqs), default=1))
+            chunk = encoder.encode(ids, seqs, width=width, source=", ".join(test.inputs))
+            for record_id, row, start, length in zip(ids, chunk.tokens, chunk.starts,
+                                                     chunk.lengths, strict=True):
+                spans.setdefault(row[start : start + length].tobytes(), (name, record_id))
+    return spans
 
 
 def _finish_store(tmp: Path, config: DatasetConfig, arrays: dict, labels, counts: dict,
-                  width: int) -> dict:
+                  width: int, *, held_out: bool, held_out_spans: dict) -> dict:
     tokens = np.load(tmp / "tokens.npy", mmap_mode="r")
     starts, lengths = arrays["starts"], arrays["lengths"]
 
@@ -111,27 +177,67 @@ def _finish_store(tmp: Path, config: DatasetConfig, arrays: dict, labels, counts
         return tokens[i].tobytes(), starts[i], lengths[i]
 
     _check_duplicate_ids(tmp, arrays, labels.values, config)
-    dedup = find_duplicates(arrays["hashes"], rows, labels.values, labels.split)
+    n = len(starts)
+    if held_out:  # a test set is scored whole, as published
+        dedup = Deduplication(np.ones(n, bool), [], 0, 0)
+        given = np.full(n, SPLITS.index("test"), np.int8)
+    else:
+        dedup = find_duplicates(arrays["hashes"], rows, labels.values, labels.split,
+                                drop_conflicts=config.task != "per_residue")
+        given = labels.split
     classification = config.task in ("binary", "multiclass")
-    if classification:
+    if classification and not held_out:
         check_class_counts(labels.values, dedup.keep, labels.names,
                            where=f"dataset '{config.name}'")
-    split = assign_splits(labels.values, dedup.keep, given=labels.split,
+    groups = None
+    if config.split.method == "homology" and given is not None and not held_out:
+        raise BioseqError(f"split.method homology: the input already gives splits (field "
+                          f"'{config.split.field}'); drop one or the other",
+                          path=", ".join(config.inputs))
+    if config.split.method == "homology" and given is None:
+        groups = homology_groups(tokens, starts, lengths, dedup.keep, kmer=config.split.kmer,
+                                 identity=config.split.identity)
+    split = assign_splits(labels.values, dedup.keep, given=given,
                           val_fraction=config.split.val_fraction,
                           test_fraction=config.split.test_fraction, seed=config.split.seed,
-                          stratify=classification)
+                          stratify=classification, groups=groups)
+    overlap = _drop_test_set_overlap(tokens, starts, lengths, split, held_out_spans, dedup)
+    counts["test_set_overlap_dropped"] = overlap
+    if groups is not None:
+        counts["homology_clusters"] = int(len(np.unique(groups[groups >= 0])))
     np.save(tmp / "starts.npy", starts)
     np.save(tmp / "lengths.npy", lengths)
     np.save(tmp / "labels.npy", labels.values)
     np.save(tmp / "split.npy", split)
     ids = _read_ids(tmp / "ids.txt") if dedup.dropped else []
+    if len(ids) != len(starts) and dedup.dropped:
+        raise AssertionError("ids.txt out of step with the arrays")
     with open(tmp / "dropped.tsv", "w") as handle:
         handle.write("id\treason\tother_id\n")
-        for i, reason, other in dedup.dropped:
-            handle.write(f"{ids[i]}\t{reason}\t{ids[other]}\n")
-    meta = _metadata(config, labels, counts, split, dedup, width)
+        for i, reason, other in sorted(dedup.dropped):
+            other_id = other if isinstance(other, str) else ids[other]
+            handle.write(f"{ids[i]}\t{reason}\t{other_id}\n")
+    meta = _metadata(config, labels, counts, split, dedup, width, held_out=held_out)
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+def _drop_test_set_overlap(tokens: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+                           split: np.ndarray, spans: dict[bytes, tuple[str, str]],
+                           dedup) -> dict[str, int]:
+    """Train/val records whose sequence is in a test set leave the split (in place);
+    returns the count per test set and adds each to `dedup.dropped`."""
+    counts: dict[str, int] = {}
+    if not spans:
+        return counts
+    for i in np.flatnonzero((split == 0) | (split == 1)):
+        found = spans.get(tokens[i, starts[i] : starts[i] + lengths[i]].tobytes())
+        if found is not None:
+            split[i] = DROPPED
+            name, record_id = found
+            counts[name] = counts.get(name, 0) + 1
+            dedup.dropped.append((int(i), f"in_test_set_{name}", record_id))
+    return counts
 
 
 def _check_duplicate_ids(tmp: Path, arrays: dict, labels: np.ndarray,
@@ -169,9 +275,9 @@ def _add_counts(total: dict, chunk: dict) -> None:
 
 
 def _metadata(config: DatasetConfig, labels, counts: dict, split: np.ndarray, dedup,
-              width: int) -> dict:
+              width: int, *, held_out: bool) -> dict:
     class_counts = {}
-    if config.task in ("binary", "multiclass"):
+    if config.task in ("binary", "multiclass", "per_residue"):  # records, or residues
         for code, name in enumerate(SPLITS):
             members = labels.values[split == code]
             class_counts[name] = {labels.names[c]: int((members == c).sum())
@@ -185,14 +291,31 @@ def _metadata(config: DatasetConfig, labels, counts: dict, split: np.ndarray, de
         "label_names": list(labels.names),
         "encoding": {"ambiguous": config.encoding.ambiguous,
                      "soft_masked": config.encoding.soft_masked},
-        "length": {"length": config.length.length, "max_length": config.length.max_length,
-                   "anchor": config.length.anchor, "truncate": config.length.truncate},
+        "length": dataclasses.asdict(config.length),
         "width": width,
-        "split_source": "input" if labels.split is not None else "random",
+        "split_source": ("input" if labels.split is not None else
+                         "held_out" if held_out else config.split.method),
         "counts": {**counts, "duplicates_dropped": dedup.duplicates,
                    "conflicting_label_records_dropped": dedup.conflicts,
                    "splits": split_counts(split), "classes": class_counts},
     }
+
+
+def encode_test_set(config: DatasetConfig, name: str, out_dir: str | os.PathLike, *,
+                    store_dir: str | os.PathLike) -> dict:
+    """Encode test set `name` of `config` as a held-out store whose labels are in the order
+    of the data set's own store at `store_dir` (the model's output order)."""
+    if name not in config.test_sets:
+        raise BioseqError(f"dataset '{config.name}' has no test set '{name}' "
+                          f"(have: {', '.join(config.test_sets) or 'none'})")
+    names = EncodedStore(store_dir).label_names
+    test = config.test_set(name)
+    if test.task in ("binary", "multiclass", "per_residue"):
+        test = dataclasses.replace(test, classes=names)
+    elif tuple(test.label_columns) != names:  # multilabel/regression: the model's outputs
+        raise BioseqError(f"test set '{name}': label columns {list(test.label_columns)} "
+                          f"differ from the data set's {list(names)}")
+    return encode_dataset(test, out_dir, held_out=True)
 
 
 class EncodedStore:

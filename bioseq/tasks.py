@@ -24,7 +24,9 @@ def output_kind(task: str) -> str:
 
 def prepare_targets(task: str, values: np.ndarray, scaling: dict | None = None) -> np.ndarray:
     """Store labels -> the arrays the loss expects (regression targets standardised)."""
-    if task in ("multiclass", "per_residue"):
+    if task == "per_residue":  # (n, width) uint8 stays compact; cast per batch
+        return values
+    if task == "multiclass":
         return values.astype(np.int64)
     if task == "binary":
         return values.astype(np.float32)
@@ -60,7 +62,9 @@ def loss(task: str, logits: torch.Tensor, targets: torch.Tensor,
     if task == "multiclass":
         return F.cross_entropy(logits, targets, weight=weights)
     if task == "per_residue":  # (B, C, L) vs (B, L): mean over the residues that count
-        return F.cross_entropy(logits, targets, weight=weights, ignore_index=IGNORE)
+        if not bool((targets != IGNORE).any()):  # e.g. a crop of unresolved residues only
+            return logits.sum() * 0.0
+        return F.cross_entropy(logits, targets.long(), weight=weights, ignore_index=IGNORE)
     if task == "binary":
         return F.binary_cross_entropy_with_logits(logits[:, 0], targets, pos_weight=weights)
     if task == "multilabel":

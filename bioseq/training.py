@@ -108,13 +108,14 @@ def fit(
     class_weights: torch.Tensor | None = None, monitor: str = "val_loss", patience: int = 8,
     seed: int = 0, rc_augment: bool = False, device: torch.device | None = None,
     target_scaling: dict | None = None, history_path: str | Path | None = None,
-    progress: bool | None = None,
+    progress: bool | None = None, window: int | None = None, overlap: int = 0,
 ) -> FitResult:
     """Train with AdamW, warmup + cosine LR, clipping and early stopping on `monitor`.
 
     The model ends with the weights of its best validation epoch. `val_targets` are the
     labels of `val` in store form, for metrics (regression scores are unscaled with
-    `target_scaling` first). `progress=None` shows a bar on terminals.
+    `target_scaling` first). `progress=None` shows a bar on terminals. Per-residue models
+    are validated in windows of `window` positions sharing `overlap` (as they predict).
     """
     device = pick_device(device)
     torch.manual_seed(seed)  # dropout; the loaders carry their own seeded generators
@@ -133,7 +134,8 @@ def fit(
         epoch_started = time.perf_counter()
         train_loss = _train_epoch(model, train, expander, optimizer, scheduler, **step)
         scores, val_loss = predict_scores(model, val, expander, task=task, with_loss=True,
-                                          class_weights=step["weights"])
+                                          class_weights=step["weights"], window=window,
+                                          overlap=overlap)
         metrics = compute_metrics(task, val_targets,
                                   tasks.unscale(task, scores, target_scaling), label_names)
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
@@ -158,6 +160,21 @@ def fit(
                      time.perf_counter() - started, str(device))
 
 
+def _loaders(store: EncodedStore, indices: tuple[np.ndarray, np.ndarray], targets: np.ndarray,
+             *, length: LengthPolicy, batch_size: int, seed: int,
+             device: torch.device) -> list[BatchLoader]:
+    """Shuffled training and ordered validation loaders; padded-to-longest stores are
+    trimmed and bucketed per batch, per-residue training batches cropped to max_length."""
+    per_residue = store.task == "per_residue"
+    return [BatchLoader(store.tokens, store.starts, store.lengths, index, targets=targets,
+                        batch_size=batch_size, shuffle=shuffle, seed=seed,
+                        trim=length.length is None, bucket=length.length is None,
+                        per_position=per_residue,
+                        crop=length.max_length if per_residue and shuffle else None,
+                        device=device)
+            for index, shuffle in zip(indices, (True, False), strict=True)]
+
+
 def train_from_store(store_dir: str | Path, *, architecture: str, params: dict, train: dict,
                      out_dir: str | Path, device: str | torch.device | None = None,
                      progress: bool | None = None) -> FitResult:
@@ -173,6 +190,9 @@ def train_from_store(store_dir: str | Path, *, architecture: str, params: dict, 
     if monitor not in MONITORS[store.task]:
         raise BioseqError(f"monitor '{monitor}' does not apply to a {store.task} task "
                           f"(choose from {', '.join(MONITORS[store.task])})")
+    if monitor in ("q3", "q8") and monitor != f"q{len(store.label_names)}":
+        raise BioseqError(f"monitor '{monitor}' needs {monitor[1]} classes; the data have "
+                          f"{len(store.label_names)} (use accuracy)")
     if settings.get("rc_augment") and not store.alphabet.has_strands:
         raise BioseqError(f"rc_augment needs DNA/RNA, not {store.alphabet.name}")
     device = pick_device(device)
@@ -183,13 +203,15 @@ def train_from_store(store_dir: str | Path, *, architecture: str, params: dict, 
     torch.manual_seed(seed)  # initial weights (fit() reseeds for dropout)
     model = build_model(architecture, in_channels=store.alphabet.size,
                         n_outputs=tasks.n_outputs(task, len(names)),
-                        input_length=store.meta["length"]["length"], **params)
+                        input_length=store.meta["length"]["length"],
+                        output=tasks.output_kind(task), **params)
     batch_size = settings.pop("batch_size", 64)
     use_weights = settings.pop("class_weights", False)
-    loaders = [BatchLoader(store.tokens, store.starts, store.lengths, index, targets=targets,
-                           batch_size=batch_size, shuffle=shuffle, seed=seed,
-                           trim=store.meta["length"]["length"] is None, device=device)
-               for index, shuffle in ((train_index, True), (val_index, False))]
+    length = LengthPolicy(**store.meta["length"])
+    if task == "per_residue":  # long proteins: cropped in training, windowed in validation
+        settings.update(window=length.max_length, overlap=length.window_overlap)
+    loaders = _loaders(store, (train_index, val_index), targets, length=length,
+                       batch_size=batch_size, seed=seed, device=device)
     weights = (tasks.class_weights(task, store.labels[train_index], len(names))
                if use_weights else None)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -206,8 +228,7 @@ def train_from_store(store_dir: str | Path, *, architecture: str, params: dict, 
                "parameters": sum(p.numel() for p in model.parameters()),
                "train_records": len(train_index), "val_records": len(val_index)}
     save_checkpoint(out_dir / "model.pt", model, alphabet=store.meta["alphabet"],
-                    encoding=EncodingPolicy(**store.meta["encoding"]),
-                    length=LengthPolicy(**store.meta["length"]), task=task,
+                    encoding=EncodingPolicy(**store.meta["encoding"]), length=length, task=task,
                     label_names=names, target_scaling=scaling, training=summary)
     write_text_atomic(out_dir / "train.json", json.dumps(summary, indent=2) + "\n")
     return result

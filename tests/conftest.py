@@ -14,6 +14,17 @@ from bioseq.store import EncodedStore, encode_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 SPLICE_FASTA = REPO / "resources" / "splice" / "splice.fasta"
+NETSURFP_SLICE = {kind: REPO / "tests" / "data" / f"netsurfp2_slice_{kind}.fasta"
+                  for kind in ("sequences", "labels", "mask")}
+
+
+def residue_dataset(**overrides) -> dict:
+    """Config entry of the 32-chain NetSurfP-2.0 fixture as a per-residue data set."""
+    return {"alphabet": "protein", "task": "per_residue",
+            "fasta": str(NETSURFP_SLICE["sequences"]),
+            "residue_labels": str(NETSURFP_SLICE["labels"]),
+            "residue_mask": str(NETSURFP_SLICE["mask"]),
+            "split": {"field": "SET", "validation_field": "VALIDATION"}, **overrides}
 
 # The smallest settings of every registered architecture: fast enough to test them all.
 TINY_HPARAMS = {
@@ -119,3 +130,11 @@ def tiny_hparams():
         return {**TINY_HPARAMS[architecture], **TINY_HEAD}
 
     return get
+
+
+@pytest.fixture(scope="session")
+def residue_store(tmp_path_factory) -> Path:
+    """The NetSurfP-2.0 fixture encoded as a per-residue store (its own SET/VALIDATION split)."""
+    out = tmp_path_factory.mktemp("residues") / "store"
+    encode_dataset(dataset_config("netsurfp", residue_dataset(length={"max_length": 120})), out)
+    return out

@@ -90,7 +90,7 @@ def test_checkpoint_is_a_plain_weights_only_dict(tmp_path, tiny_hparams):
     assert checkpoint["alphabet"] == "dna"
     assert checkpoint["encoding"] == {"ambiguous": "soft", "soft_masked": "upper"}
     assert checkpoint["length"] == {"length": 60, "max_length": None, "anchor": "left",
-                                    "truncate": False}
+                                    "truncate": False, "overlap": None}
     assert checkpoint["label_names"] == ["EI", "IE", "N"]
     assert checkpoint["bioseq_version"] == bioseq.__version__
     assert checkpoint["task"] == "multiclass"

@@ -205,3 +205,97 @@ def test_encode_refuses_to_replace_a_folder_that_is_not_a_store(tmp_path, capsys
     store = tmp_path / "store"
     assert main(["encode", "--config", str(config), "--dataset", "d", "--out", str(store)]) == 0
     assert main(["encode", "--config", str(config), "--dataset", "d", "--out", str(store)]) == 0
+
+
+# ---------------------------------------------------------------- per-residue input
+RESIDUE_SEQS = ">p1\nMKVLA\n>p2\nGSHMT\n>p3\nPPGWQ\n"
+RESIDUE_LABELS = ">p1\nCHHHC\n>p2\nCEEEC\n>p3\nCCHHC\n"
+RESIDUE_MASK = ">p1\n11111\n>p2\n01110\n>p3\n11111\n"
+
+
+def _run_residues(tmp_path: Path, capsys, *, seqs=RESIDUE_SEQS, labels=RESIDUE_LABELS,
+                  mask=RESIDUE_MASK, classes=None) -> tuple[int, str, Path]:
+    files = {"seqs.fa": seqs, "labels.fa": labels, "mask.fa": mask}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    before = {name: hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() for name in files}
+    entry = {"alphabet": "protein", "task": "per_residue", "fasta": str(tmp_path / "seqs.fa"),
+             "residue_labels": str(tmp_path / "labels.fa"),
+             "residue_mask": str(tmp_path / "mask.fa"),
+             "split": {"val_fraction": 0.34, "test_fraction": 0.34}}
+    if classes:
+        entry["classes"] = classes
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"datasets": {"ss": entry}}))
+    out = tmp_path / "store"
+    code = main(["encode", "--config", str(config), "--dataset", "ss", "--out", str(out)])
+    after = {name: hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() for name in files}
+    assert before == after, "input files were modified"
+    return code, capsys.readouterr().err, out
+
+
+def test_good_residue_input_encodes(tmp_path, capsys):
+    code, err, out = _run_residues(tmp_path, capsys)
+    assert code == 0, err
+    assert (out / "labels.npy").is_file()
+
+
+@pytest.mark.parametrize(("kwargs", "needles"), [
+    ({"labels": RESIDUE_LABELS.replace("CEEEC", "CEEECC")},
+     ("labels.fa", "p2", "label has 6 letters for 5 residues")),
+    ({"mask": RESIDUE_MASK.replace("01110", "0111")},
+     ("mask.fa", "p2", "mask has 4 digits for 5 residues")),
+    ({"mask": RESIDUE_MASK.replace("01110", "01120")}, ("mask.fa", "p2", "only 0 and 1")),
+    ({"labels": RESIDUE_LABELS.replace("CEEEC", "CEGEC"), "classes": ["C", "E", "H"]},
+     ("labels.fa", "'G'", "not among the residue classes")),
+    ({"labels": ">p1\nCHHHC\n>p2\nCEEEC\n"}, ("labels.fa", "p3", "no record for this ID")),
+    ({"labels": RESIDUE_LABELS + ">p4\nCC\n"}, ("labels.fa", "p4", "ID not in")),
+    ({"mask": ">p1\n11111\n>p3\n11111\n"}, ("mask.fa", "p2", "no record for this ID")),
+    ({"seqs": RESIDUE_SEQS.replace("GSHMT", ""), "labels": RESIDUE_LABELS.replace("CEEEC", ""),
+      "mask": RESIDUE_MASK.replace("01110", "")}, ("p2", "empty sequence")),
+])
+def test_bad_residue_input_is_one_line_naming_file_and_record(tmp_path, capsys, kwargs, needles):
+    code, err, out = _run_residues(tmp_path, capsys, **kwargs)
+    _assert_one_line_error(code, err, out, *needles)
+
+
+def test_predict_writes_per_residue_table_and_label_fasta(tmp_path, capsys, residue_store):
+    from bioseq.cli import configure
+    from bioseq.training import train_from_store
+
+    configure()  # log to this test's stderr, not an earlier test's closed one
+    train_from_store(residue_store, architecture="cnn",
+                     params={"channels": [8], "kernel_sizes": [5], "pool": 1},
+                     train={"epochs": 1}, out_dir=tmp_path / "m", progress=False)
+    fasta = tmp_path / "q.fa"
+    fasta.write_text(">a desc\nMKVLAAGG\n>b\nPPGW\n")
+    out, labels = tmp_path / "pred.tsv", tmp_path / "pred.fasta"
+    code = main(["predict", "--model-file", str(tmp_path / "m" / "model.pt"), "--fasta",
+                 str(fasta), "--out", str(out), "--fasta-out", str(labels)])
+    assert code == 0, capsys.readouterr().err
+    lines = out.read_text().splitlines()
+    assert lines[0].split("\t") == ["id", "position", "residue", "predicted", "prob_C", "prob_E",
+                                    "prob_H"]
+    assert [line.split("\t")[:3] for line in lines[1:]] == (
+        [["a", str(i + 1), c] for i, c in enumerate("MKVLAAGG")]
+        + [["b", str(i + 1), c] for i, c in enumerate("PPGW")])
+    fasta_lines = labels.read_text().splitlines()
+    assert fasta_lines[0::2] == [">a", ">b"]
+    assert fasta_lines[1] == "".join(line.split("\t")[3] for line in lines[1:9])
+
+
+def test_fasta_out_needs_a_per_residue_model(tmp_path, capsys, splice_store):
+    from bioseq.cli import configure
+    from bioseq.training import train_from_store
+
+    configure()
+    train_from_store(splice_store, architecture="cnn",
+                     params={"channels": [4], "kernel_sizes": [3], "pool": 2},
+                     train={"epochs": 1}, out_dir=tmp_path / "m", progress=False)
+    (tmp_path / "q.fa").write_text(">a\nACGT\n")
+    capsys.readouterr()
+    code = main(["predict", "--model-file", str(tmp_path / "m" / "model.pt"), "--fasta",
+                 str(tmp_path / "q.fa"), "--out", str(tmp_path / "p.tsv"),
+                 "--fasta-out", str(tmp_path / "p.fa")])
+    _assert_one_line_error(code, capsys.readouterr().err, tmp_path / "p.tsv",
+                           "--fasta-out is for per-residue models")

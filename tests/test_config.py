@@ -70,8 +70,8 @@ def test_unknown_key_in_shared_training_defaults_is_named():
 
 def test_known_keys_are_listed_with_the_unknown_one():
     message = one_line_error(dataset_config, "d", {**DATASET, "split": {"sed": 1}})
-    assert message == ("dataset 'd'.split: unknown key(s) sed (known: field, seed, "
-                       "test_fraction, val_fraction)")
+    assert message == ("dataset 'd'.split: unknown key(s) sed (known: field, identity, kmer, "
+                       "method, seed, test_fraction, val_fraction, validation_field)")
 
 
 def test_several_unknown_keys_are_all_named():
@@ -103,8 +103,9 @@ def test_workflow_config_rejects_unknown_keys_at_every_level(overrides, start):
 def test_repo_config_passes():
     checked = check_workflow_config(load_yaml(CONFIG))
     assert isinstance(checked, WorkflowConfig)
-    assert list(checked.datasets) == ["splice"]
-    assert list(checked.models) == ["cnn", "bigru", "transformer"]
+    assert list(checked.datasets) == ["splice", "secondary_structure"]
+    assert list(checked.models) == ["cnn", "bigru", "transformer", "residue_cnn",
+                                    "residue_transformer"]
     assert checked.resources == ResourcesConfig(threads=1, gpu=1)
     assert checked.report == "results/report.html"
 
@@ -262,3 +263,98 @@ def test_empty_yaml_section_means_defaults():
     entry = yaml.safe_load("fasta: x.fa\nlength:\nencoding:\n")
     dataset = dataset_config("d", entry)
     assert dataset.length == LengthPolicy() and dataset.encoding == EncodingPolicy()
+
+
+# ---------------------------------------------------------------- per-residue data sets
+RESIDUE = {"alphabet": "protein", "task": "per_residue", "fasta": "s.fa",
+           "residue_labels": "l.fa"}
+
+
+def test_per_residue_dataset_reads_a_fasta_triple_or_a_table():
+    config = dataset_config("ss", {**RESIDUE, "residue_mask": "m.fa",
+                                   "length": {"max_length": 500, "overlap": 50}})
+    assert config.input_files == ("s.fa", "l.fa", "m.fa")
+    assert config.length.window_overlap == 50
+    table = dataset_config("cb", {"alphabet": "protein", "task": "per_residue",
+                                  "residue_table": "cb513.tsv", "label_field": "dssp3"})
+    assert table.inputs == ("cb513.tsv",)
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({**RESIDUE, "residue_labels": None}, "with 'residue_labels' (label FASTA) beside it"),
+    ({**RESIDUE, "residue_table": "t.tsv"}, "per_residue needs 'fasta'"),
+    ({**RESIDUE, "length": {"length": 100}}, "never cut to windows"),
+    ({**RESIDUE, "length": {"max_length": 100, "truncate": True}}, "never cut"),
+    ({**RESIDUE, "labels_table": "x.tsv"}, "'labels_table' does not apply"),
+    ({"fasta": "a.fa", "residue_labels": "l.fa"}, "residue_labels need task per_residue"),
+    ({**RESIDUE, "length": {"max_length": 100, "overlap": 100}}, "overlap must be"),
+    ({**RESIDUE, "split": {"method": "cluster"}}, "split method must be one of"),
+    ({**RESIDUE, "split": {"method": "homology", "identity": 0}}, "identity must be"),
+    ({**RESIDUE, "test_sets": {"cb": {"residue_tabel": "x"}}}, "unknown key(s) residue_tabel"),
+])
+def test_bad_per_residue_settings_are_one_clear_line(entry, message):
+    with pytest.raises(BioseqError) as error:
+        dataset_config("ss", entry)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_test_set_inherits_encoding_but_not_inputs():
+    config = dataset_config("ss", {**RESIDUE, "encoding": {"ambiguous": "zeros"},
+                                   "test_sets": {"cb513": {"residue_table": "cb.tsv",
+                                                           "label_field": "dssp3",
+                                                           "mask_column": "disorder_mask"}}})
+    test = config.test_set("cb513")
+    assert test.inputs == ("cb.tsv",)
+    assert test.residue_labels is None and test.mask_column == "disorder_mask"
+    assert test.encoding == config.encoding and test.task == "per_residue"
+    assert test.test_sets == {}
+
+
+def test_dataset_models_must_exist_and_select_the_runs():
+    from bioseq.config import dataset_models
+
+    models = {"a": {"architecture": "cnn", "params": {"pool": 1}},
+              "b": {"architecture": "bigru"}}
+    base = {"fasta": "x.fa", "length": {"length": 20}}
+    with pytest.raises(BioseqError, match="no model named 'c'"):
+        check_workflow_config({"datasets": {"d": {**base, "models": ["c"]}}, "models": models})
+    dataset = dataset_config("d", {**base, "models": ["b"]})
+    assert dataset_models(dataset, models) == ["b"]
+    assert dataset_models(dataset_config("d", base), models) == ["a", "b"]
+
+
+def test_per_residue_models_are_built_with_position_outputs():
+    models = {"pooled": {"architecture": "cnn", "params": {"pool": 2}}}
+    with pytest.raises(BioseqError, match="model 'pooled' on dataset 'ss'.*set pool: 1"):
+        check_workflow_config({"datasets": {"ss": RESIDUE}, "models": models})
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({**RESIDUE, "mask_column": "m"}, "'mask_column' is for 'residue_table'"),
+    ({"alphabet": "protein", "task": "per_residue", "residue_table": "t.tsv",
+      "split": {"validation_field": "VALIDATION"}}, "validation_field reads FASTA headers"),
+    ({**RESIDUE, "classes": ["H", "EE"]}, "single letters, not 'EE'"),
+    ({"fasta": "a.fa", "length": {"max_length": 50, "overlap": 5}}, "overlap is for per_residue"),
+    ({"fasta": "a.fa", "split": {"validation_field": "V"}}, "validation_field is for per_residue"),
+])
+def test_per_residue_keys_in_the_wrong_place(entry, message):
+    with pytest.raises(BioseqError, match=message):
+        dataset_config("d", entry)
+
+
+def test_test_set_names_default_to_the_datasets():
+    config = dataset_config("d", {"fasta": "a.fa", "labels_table": "t.tsv", "id_column": "name",
+                                  "label_field": "class",
+                                  "test_sets": {"ext": {"fasta": "b.fa", "labels_table": "u.tsv"},
+                                                "own": {"fasta": "c.fa", "label_field": "y"}}})
+    assert (config.test_set("ext").id_column, config.test_set("ext").label_field) == (
+        "name", "class")
+    assert config.test_set("own").label_field == "y"
+    assert config.test_set("own").labels_table is None  # inputs are never inherited
+
+
+def test_model_names_that_collide_with_result_folders_are_refused():
+    with pytest.raises(BioseqError, match="model name 'encoded' is taken"):
+        check_workflow_config({"datasets": {"d": {"fasta": "a.fa", "length": {"length": 9}}},
+                               "models": {"encoded": {"architecture": "bigru"}}})

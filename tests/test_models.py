@@ -104,7 +104,7 @@ def test_unknown_hyper_parameter_is_an_error(architecture):
 
 
 def test_cnn_layer_lists_must_agree():
-    with pytest.raises(BioseqError, match="channels, kernel_sizes and pool need one entry per"):
+    with pytest.raises(BioseqError, match="kernel_sizes, pool and dilations need one entry"):
         build_model("cnn", in_channels=4, n_outputs=1, channels=[8, 8], kernel_sizes=[5])
 
 
@@ -248,3 +248,22 @@ def test_pooling_backbone_cannot_give_position_outputs(tiny_hparams):
     with pytest.raises(BioseqError, match="head_pool does not apply"):
         build_model("bigru", in_channels=4, n_outputs=3, output="position", hidden=4,
                     head_pool="flatten")
+
+
+def test_residual_dilated_cnn_keeps_padding_out(splice_records):
+    torch.manual_seed(0)
+    model = build_model("cnn", in_channels=4, n_outputs=3, output="position",
+                        channels=[8, 8, 8], kernel_sizes=[5, 3, 3], dilations=[1, 2, 4],
+                        residual=True, pool=1).eval()
+    assert model.backbone.skips == [False, True, True]  # 4 -> 8 channels cannot skip
+    short, longer = splice_records[5][1][:23], splice_records[2000][1]
+    with torch.no_grad():
+        alone = model(*inputs([short]))
+        batched = model(*inputs([longer, short]))
+    torch.testing.assert_close(batched[1, :, :23], alone[0], atol=1e-5, rtol=0)
+
+
+def test_dilations_need_one_entry_per_layer():
+    with pytest.raises(BioseqError, match="one entry per layer"):
+        build_model("cnn", in_channels=4, n_outputs=2, channels=[8, 8], kernel_sizes=[3, 3],
+                    dilations=[1, 2, 4])

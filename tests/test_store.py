@@ -128,7 +128,7 @@ def test_splice_meta_json_matches_the_returned_metadata(splice_build):
     assert meta["dataset"] == "splice"
     assert meta["encoding"] == {"ambiguous": "soft", "soft_masked": "upper"}
     assert meta["length"] == {"length": 60, "max_length": None, "anchor": "left",
-                              "truncate": False}
+                              "truncate": False, "overlap": None}
     assert meta["inputs"][0].endswith("resources/splice/splice.fasta")
 
 

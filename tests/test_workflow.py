@@ -44,15 +44,40 @@ TINY_MODELS = {
                                               "pool": [2], "head_pool": "flatten"}},
     "bigru": {"architecture": "bigru", "params": {"hidden": 8, "layers": 1}},
 }
+NETSURFP = {kind: REPO / "tests" / "data" / f"netsurfp2_slice_{kind}.fasta"
+            for kind in ("sequences", "labels", "mask")}
+
+
+def write_residue_test_set(path: Path) -> list[str]:
+    """A CB513-style table holding the first 3 chains of the NetSurfP fixture; returns ids."""
+    lines = {kind: p.read_text().splitlines() for kind, p in NETSURFP.items()}
+    rows = ["id\tsequence\tdssp3\tdisorder_mask"]
+    ids = [h[1:].split()[0] for h in lines["sequences"][0:6:2]]
+    for k in range(3):
+        rows.append("\t".join([f"T{k}", *(lines[kind][2 * k + 1]
+                                          for kind in ("sequences", "labels", "mask"))]))
+    path.write_text("\n".join(rows) + "\n")
+    return ids
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("pipeline")
     ids = write_slice(workdir / "splice_slice.fa")
+    write_residue_test_set(workdir / "ext.tsv")
+    residues = {"alphabet": "protein", "task": "per_residue",
+                "fasta": str(NETSURFP["sequences"]), "residue_labels": str(NETSURFP["labels"]),
+                "residue_mask": str(NETSURFP["mask"]), "length": {"max_length": 100},
+                "split": {"field": "SET", "validation_field": "VALIDATION"},
+                "test_sets": {"ext": {"residue_table": "ext.tsv", "label_field": "dssp3",
+                                      "mask_column": "disorder_mask"}},
+                "models": ["rcnn"]}
     config = {
-        "datasets": {"splice": {"fasta": "splice_slice.fa", "length": {"length": 60}}},
-        "models": TINY_MODELS,
+        "datasets": {"splice": {"fasta": "splice_slice.fa", "length": {"length": 60},
+                                "models": list(TINY_MODELS)},
+                     "ss": residues},
+        "models": {**TINY_MODELS, "rcnn": {"architecture": "cnn", "params": {
+            "channels": [8, 8], "kernel_sizes": [5, 3], "pool": 1}}},
         "training": {"epochs": 2, "batch_size": 32},
         "resources": {"threads": 1},
     }
@@ -102,6 +127,27 @@ def test_predictions_match_the_python_api(tiny_run):
         assert list(table["predicted"]) == list(expected["predicted"])
 
 
+def test_per_residue_dataset_runs_with_its_test_set(tiny_run):
+    workdir = tiny_run[0]
+    results = workdir / "results" / "ss"
+    assert not (workdir / "results/splice/rcnn").exists()  # models: limits the runs
+    assert not (results / "cnn").exists()
+    meta = json.loads((results / "encoded/meta.json").read_text())
+    assert meta["counts"]["test_set_overlap_dropped"] == {"ext": 3}
+    ext = json.loads((results / "rcnn/test_sets/ext/metrics.json").read_text())
+    test_ids = write_residue_test_set(workdir / "check.tsv")
+    assert ext["proteins"] == len(test_ids) and ext["split"] == "test"
+    table = pd.read_csv(results / "rcnn/test_sets/ext/test_predictions.tsv", sep="\t",
+                        keep_default_na=False)
+    assert table["id"].unique().tolist() == ["T0", "T1", "T2"]
+    counted = table[table["label"] != "-"]
+    assert ext["q3"] == pytest.approx((counted["label"] == counted["predicted"]).mean())
+    fasta = (results / "rcnn/predictions.fasta").read_text().splitlines()
+    assert len(fasta) == 2 * 32
+    html = (workdir / "results/report.html").read_text()
+    assert "<h4>ss / rcnn</h4>" in html and "<td>ext</td>" in html
+
+
 def test_report_names_every_model(tiny_run):
     workdir, _, _ = tiny_run
     html = (workdir / "results/report.html").read_text()
@@ -135,7 +181,7 @@ def test_unknown_config_key_stops_before_any_job(tmp_path):
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.startswith("bioseq: error:")]
     assert lines == ["bioseq: error: dataset 's'.length: unknown key(s) anchr "
-                     "(known: anchor, length, max_length, truncate)"]
+                     "(known: anchor, length, max_length, overlap, truncate)"]
     assert not (tmp_path / "results").exists()
 
 
@@ -147,6 +193,28 @@ def test_demo_pipeline_reaches_target_accuracy(tmp_path):
     result = snakemake(tmp_path, "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     config = yaml.safe_load((REPO / "config.yaml").read_text())
+    datasets = config["datasets"]
     accuracy = {m: json.loads((tmp_path / f"results/splice/{m}/metrics.json").read_text())
-                ["accuracy"] for m in config["models"]}
+                ["accuracy"] for m in datasets["splice"]["models"]}
     assert max(accuracy.values()) >= 0.95, accuracy
+    check_demo_secondary_structure(tmp_path / "results" / "secondary_structure",
+                                   datasets["secondary_structure"]["models"])
+
+
+def check_demo_secondary_structure(results: Path, models: list[str]) -> None:
+    """The per-residue part of the demo: leakage dropped, CB513 scored, outputs written."""
+    meta = json.loads((results / "encoded" / "meta.json").read_text())
+    assert meta["counts"]["test_set_overlap_dropped"] == {"cb513": 2}
+    assert meta["counts"]["splits"] == {"train": 240, "val": 40, "test": 40, "dropped": 2}
+    q3 = {}
+    for model in models:
+        new364 = json.loads((results / model / "metrics.json").read_text())
+        cb513 = json.loads((results / model / "test_sets/cb513/metrics.json").read_text())
+        assert new364["proteins"] == 40 and cb513["proteins"] == 61  # 1 of 62 fully masked
+        q3[model] = cb513["q3"]
+        predicted = (results / model / "predictions.fasta").read_text().splitlines()
+        assert len(predicted) == 2 * 322
+        table = pd.read_csv(results / model / "predictions.tsv", sep="\t")
+        assert len(table) == sum(len(s) for s in predicted[1::2])
+    # always guessing coil, the commonest state, scores 0.42 on this CB513 slice
+    assert max(q3.values()) >= 0.60, q3

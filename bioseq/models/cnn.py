@@ -57,24 +57,34 @@ class ConvBlock(nn.Module):
 
 
 class ConvBackbone(nn.Module):
+    """Convolution blocks; `dilations` widen the receptive field without pooling and
+    `residual=True` adds each block's input to its output where the shapes agree
+    (a ResNet-style stack that keeps the length, for per-residue outputs)."""
+
     def __init__(self, in_channels: int, *, channels: Sequence[int] = (128, 128, 128),
                  kernel_sizes: Sequence[int] = (9, 7, 5), pool: int | Sequence[int] = 2,
+                 dilations: int | Sequence[int] = 1, residual: bool = False,
                  dropout: float = 0.2):
         super().__init__()
-        pools = [pool] * len(channels) if isinstance(pool, int) else list(pool)
-        if not len(channels) == len(kernel_sizes) == len(pools):
-            raise TypeError("channels, kernel_sizes and pool need one entry per layer")
+        n = len(channels)
+        pools = [pool] * n if isinstance(pool, int) else list(pool)
+        dilations = [dilations] * n if isinstance(dilations, int) else list(dilations)
+        if not n == len(kernel_sizes) == len(pools) == len(dilations):
+            raise TypeError("channels, kernel_sizes, pool and dilations need one entry per layer")
         sizes = [in_channels, *channels]
         self.blocks = nn.ModuleList(
-            ConvBlock(sizes[i], sizes[i + 1], kernel_sizes[i], pool=pools[i], dropout=dropout)
-            for i in range(len(channels))
+            ConvBlock(sizes[i], sizes[i + 1], kernel_sizes[i], pool=pools[i], dropout=dropout,
+                      dilation=dilations[i])
+            for i in range(n)
         )
+        self.skips = [residual and sizes[i] == sizes[i + 1] and pools[i] == 1 for i in range(n)]
         self.out_channels = sizes[-1]
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = x * mask.unsqueeze(1)
-        for block in self.blocks:
-            x, mask = block(x, mask)
+        for block, skip in zip(self.blocks, self.skips, strict=True):
+            out, mask = block(x, mask)
+            x = out + x if skip else out
         return x, mask
 
 

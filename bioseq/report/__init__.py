@@ -17,11 +17,14 @@ import jinja2
 import pandas as pd
 
 from .. import __version__
+from ..config import dataset_config, dataset_models
 from ..io import write_text_atomic
 from . import plots
 
-_SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "mcc", "macro_f1", "auroc", "auprc",
-                    "subset_accuracy", "pearson", "spearman", "r2", "mse")
+_SUMMARY_METRICS = ("q3", "q8", "accuracy", "balanced_accuracy", "mcc", "macro_f1", "auroc",
+                    "auprc", "protein_accuracy_mean", "subset_accuracy", "pearson",
+                    "spearman", "r2", "mse")
+_NOT_MODELS = ("encoded", "test_sets")  # dataset-level folders beside the model folders
 
 
 def _read_json(path: Path) -> dict | None:
@@ -33,7 +36,7 @@ def _model_section(dataset: str, model_dir: Path, missing: list[str]) -> dict:
     metrics = _read_json(model_dir / "metrics.json")
     history_path = model_dir / "history.tsv"
     section = {"name": model_dir.name, "train": train, "metrics": metrics, "curves": None,
-               "confusion": None}
+               "confusion": None, "proteins": None, "test_sets": _test_sets(model_dir)}
     if train is None:
         missing.append(f"{dataset}/{model_dir.name}: training summary (train.json)")
     if metrics is None:
@@ -41,6 +44,9 @@ def _model_section(dataset: str, model_dir: Path, missing: list[str]) -> dict:
     elif "confusion_matrix" in metrics:
         section["confusion"] = plots.data_uri(plots.confusion_matrix(
             metrics["confusion_matrix"], metrics["labels"], title=model_dir.name))
+    if metrics and "protein_accuracy_histogram" in metrics:
+        section["proteins"] = plots.data_uri(plots.protein_accuracy(
+            metrics["protein_accuracy_histogram"], title=f"{model_dir.name}: test split"))
     if history_path.is_file():
         history = pd.read_csv(history_path, sep="\t")
         monitor = (train or {}).get("monitor", "val_loss")
@@ -53,15 +59,32 @@ def _model_section(dataset: str, model_dir: Path, missing: list[str]) -> dict:
     return section
 
 
-def collect(results_dir: str | os.PathLike) -> dict:
-    """Everything the page shows, gathered from a results folder."""
+def _test_sets(model_dir: Path) -> list[dict]:
+    """Summary metrics of a model on each of its data set's external test sets."""
+    found = []
+    for path in sorted((model_dir / "test_sets").glob("*/metrics.json")):
+        metrics = _read_json(path)
+        found.append({"name": path.parent.name,
+                      "summary": {k: metrics[k] for k in _SUMMARY_METRICS
+                                  if metrics.get(k) is not None},
+                      "n": metrics.get("proteins", metrics.get("n"))})
+    return found
+
+
+def collect(results_dir: str | os.PathLike,
+            selection: dict[str, list[str]] | None = None) -> dict:
+    """Everything the page shows, gathered from a results folder; `selection` (dataset ->
+    model names, from a config) limits it to one run's data sets and models."""
     results_dir = Path(results_dir)
     datasets, missing = [], []
     for dataset_dir in sorted(p for p in results_dir.iterdir() if p.is_dir()) \
             if results_dir.is_dir() else []:
+        if selection is not None and dataset_dir.name not in selection:
+            continue
         meta = _read_json(dataset_dir / "encoded" / "meta.json")
         model_dirs = sorted(p for p in dataset_dir.iterdir()
-                            if p.is_dir() and p.name != "encoded")
+                            if p.is_dir() and p.name not in _NOT_MODELS
+                            and (selection is None or p.name in selection[dataset_dir.name]))
         if meta is None and not model_dirs:
             continue
         if meta is None:
@@ -83,8 +106,12 @@ def build_report(results_dir: str | os.PathLike, out_path: str | os.PathLike, *,
         loader=jinja2.PackageLoader("bioseq", "report"), autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    selection = None
+    if config and isinstance(config.get("datasets"), dict) and config.get("models"):
+        selection = {name: dataset_models(dataset_config(name, entry), config["models"])
+                     for name, entry in config["datasets"].items()}
     page = environment.get_template("template.html").render(
-        **collect(results_dir),
+        **collect(results_dir, selection),
         provenance={"bioseq_version": __version__, "python": platform.python_version(),
                     "machine": f"{platform.machine()} {platform.system()} ({os.cpu_count()} cpus)",
                     "date": datetime.datetime.now().isoformat(timespec="seconds")},

@@ -60,6 +60,18 @@ def confusion_matrix(matrix: list[list[int]], labels: list[str], *, title: str =
     return fig
 
 
+def protein_accuracy(histogram: dict, *, title: str = "") -> plt.Figure:
+    """Per-protein accuracy distribution from `{"edges": [...], "counts": [...]}`."""
+    edges, counts = np.asarray(histogram["edges"]), np.asarray(histogram["counts"])
+    fig, axis = plt.subplots(figsize=(4.5, 3), constrained_layout=True)
+    axis.bar(edges[:-1], counts, width=np.diff(edges), align="edge", edgecolor="white")
+    axis.set_xlabel("accuracy over a protein's counted residues")
+    axis.set_ylabel("proteins")
+    if title:
+        axis.set_title(title, fontsize=10)
+    return fig
+
+
 def message(text: str) -> plt.Figure:
     """A small figure holding only a sentence, where a plot does not apply."""
     fig, axis = plt.subplots(figsize=(4, 1.2))

@@ -1,8 +1,9 @@
+import re
 import sys
 
 from snakemake.utils import validate
 
-from bioseq.config import check_workflow_config, dataset_config
+from bioseq.config import check_workflow_config, dataset_config, dataset_models
 from bioseq.errors import BioseqError
 
 # bioseq's own check first: it names the first bad key in one line; the schema then
@@ -13,34 +14,70 @@ except BioseqError as err:
     sys.exit(f"bioseq: error: {err}")
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
-DATASETS = list(config["datasets"])
+DATASETS = {name: dataset_config(name, entry) for name, entry in config["datasets"].items()}
 MODELS = list(config["models"])
 RESOURCES = config["resources"]
+TEST_SETS = sorted({name for d in DATASETS.values() for name in d.test_sets})
+RESIDUE_DATASETS = [name for name, d in DATASETS.items() if d.task == "per_residue"]
+SEQUENCE_DATASETS = [name for name in DATASETS if name not in RESIDUE_DATASETS]
+
+
+def alternatives(names):
+    """A wildcard pattern matching exactly these names (none: matches nothing)."""
+    return "|".join(map(re.escape, names)) or "(?!)"
 
 
 wildcard_constraints:
-    dataset="|".join(map(re.escape, DATASETS)),
-    model="|".join(map(re.escape, MODELS)),
+    dataset=alternatives(DATASETS),
+    model=alternatives(MODELS),
+    test_set=alternatives(TEST_SETS),
 
 
 def dataset_inputs(wildcards):
-    """Files a dataset's encoding reads (FASTA files and the labels table)."""
-    dataset = dataset_config(wildcards.dataset, config["datasets"][wildcards.dataset])
-    return [*dataset.inputs, *([dataset.labels_table] if dataset.labels_table else [])]
+    """Files a dataset's encoding reads: its own inputs and its test sets' (for overlap)."""
+    dataset = DATASETS[wildcards.dataset]
+    files = list(dataset.input_files)
+    for name in dataset.test_sets:
+        files += dataset.test_set(name).input_files
+    return files
+
+
+def test_set_inputs(wildcards):
+    return list(DATASETS[wildcards.dataset].test_set(wildcards.test_set).input_files)
 
 
 def predict_inputs(wildcards):
-    dataset = dataset_config(wildcards.dataset, config["datasets"][wildcards.dataset])
-    return list(dataset.predict or dataset.inputs)
+    dataset = DATASETS[wildcards.dataset]
+    return list(dataset.predict or dataset.fasta or dataset.inputs)
+
+
+def model_runs():
+    """(dataset, model) pairs, as each data set's `models` list selects them."""
+    return [(d, m) for d, dataset in DATASETS.items()
+            for m in dataset_models(dataset, config["models"])]
+
+
+def model_outputs(*names):
+    return [f"results/{d}/{m}/{name}" for d, m in model_runs() for name in names]
+
+
+def test_set_outputs():
+    return [f"results/{d}/{m}/test_sets/{t}/metrics.json"
+            for d, m in model_runs() for t in DATASETS[d].test_sets]
+
+
+def prediction_outputs():
+    outputs = []
+    for d, m in model_runs():
+        dataset = DATASETS[d]
+        if not (dataset.predict or dataset.fasta or dataset.class_fastas):
+            continue  # a table-only data set has no FASTA to predict
+        outputs.append(f"results/{d}/{m}/predictions.tsv")
+        if d in RESIDUE_DATASETS:
+            outputs.append(f"results/{d}/{m}/predictions.fasta")
+    return outputs
 
 
 def all_outputs():
-    return [
-        config["report"],
-        *expand(
-            "results/{dataset}/{model}/{name}",
-            dataset=DATASETS,
-            model=MODELS,
-            name=["metrics.json", "predictions.tsv"],
-        ),
-    ]
+    return [config["report"], *model_outputs("metrics.json"), *test_set_outputs(),
+            *prediction_outputs()]

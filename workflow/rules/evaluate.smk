@@ -31,3 +31,30 @@ rule evaluate:
         "../../envs/bioseq.yaml"
     script:
         "../scripts/evaluate.py"
+
+
+rule evaluate_test_set:
+    input:
+        model="results/{dataset}/{model}/model.pt",
+        store="results/{dataset}/test_sets/{test_set}/encoded",
+    output:
+        metrics="results/{dataset}/{model}/test_sets/{test_set}/metrics.json",
+        predictions="results/{dataset}/{model}/test_sets/{test_set}/test_predictions.tsv",
+        confusion=report(
+            "results/{dataset}/{model}/test_sets/{test_set}/confusion_matrix.png",
+            caption="../report/confusion_matrix.rst",
+            category="Evaluation",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "model": "{model}", "test set": "{test_set}",
+                    "figure": "confusion matrix"},
+        ),
+    log:
+        "logs/{dataset}/{model}/test_sets/{test_set}/evaluate.log",
+    threads: RESOURCES["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/bioseq.yaml"
+    script:
+        "../scripts/evaluate.py"

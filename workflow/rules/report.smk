@@ -1,7 +1,8 @@
 rule report:
     input:
-        metrics=expand("results/{dataset}/{model}/metrics.json", dataset=DATASETS, model=MODELS),
-        summaries=expand("results/{dataset}/{model}/train.json", dataset=DATASETS, model=MODELS),
+        metrics=model_outputs("metrics.json"),
+        summaries=model_outputs("train.json"),
+        test_sets=test_set_outputs(),
     output:
         html=config["report"],
     log:

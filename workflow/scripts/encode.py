@@ -1,14 +1,21 @@
-"""Snakemake wrapper: encode one dataset into a store (logic: bioseq.store)."""
+"""Snakemake wrapper: encode one dataset, or one of its test sets, into a store
+(logic: bioseq.store)."""
 
-from bioseq.cli import run_step
+from bioseq.cli import log_encoding, run_step
 from bioseq.config import dataset_config
-from bioseq.store import encode_dataset
+from bioseq.store import encode_dataset, encode_test_set
 
-run_step(
-    lambda: encode_dataset(
-        dataset_config(snakemake.wildcards.dataset, snakemake.params.dataset),  # noqa: F821
-        snakemake.output.store,  # noqa: F821
-    ),
-    log_file=snakemake.log[0],  # noqa: F821
-    threads=snakemake.threads,  # noqa: F821
-)
+sm = snakemake  # noqa: F821
+
+
+def step() -> None:
+    dataset = dataset_config(sm.wildcards.dataset, sm.params.dataset)
+    if sm.params.test_set:
+        meta = encode_test_set(dataset, sm.params.test_set, sm.output.store,
+                               store_dir=sm.input.store)
+    else:
+        meta = encode_dataset(dataset, sm.output.store)
+    log_encoding(meta)
+
+
+run_step(step, log_file=sm.log[0], threads=sm.threads)

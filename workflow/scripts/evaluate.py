@@ -1,4 +1,5 @@
-"""Snakemake wrapper: test-split metrics, predictions and figures (logic: bioseq.evaluate)."""
+"""Snakemake wrapper: test-split metrics, predictions and figures of one model on a data
+set's store or on one of its test sets (logic: bioseq.evaluate)."""
 
 import json
 
@@ -16,11 +17,14 @@ def step() -> None:
     write_evaluation(result, metrics_path=sm.output.metrics,
                      predictions_path=sm.output.predictions)
     title = f"{sm.wildcards.dataset} / {sm.wildcards.model}"
-    history = pd.read_csv(sm.input.history, sep="\t")
-    with open(sm.input.summary) as handle:
-        summary = json.load(handle)
-    plots.save_figure(plots.learning_curves(history, monitor=summary["monitor"], title=title),
-                      sm.output.curves)
+    if "test_set" in sm.wildcards.keys():
+        title += f" on {sm.wildcards.test_set}"
+    if "curves" in sm.output.keys():
+        history = pd.read_csv(sm.input.history, sep="\t")
+        with open(sm.input.summary) as handle:
+            summary = json.load(handle)
+        plots.save_figure(plots.learning_curves(history, monitor=summary["monitor"],
+                                                title=title), sm.output.curves)
     metrics = result.metrics
     if "confusion_matrix" in metrics:
         figure = plots.confusion_matrix(metrics["confusion_matrix"], metrics["labels"],
