@@ -49,6 +49,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None, help="override the config")
     parser.add_argument("--work", default=None, help="folder for stores and models")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--throughput-of", default=None, metavar="MODEL_PT",
+                        help="skip training: time inference of this per-residue checkpoint")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -123,6 +125,9 @@ def main() -> None:
           f"{meta['counts']['test_set_overlap_dropped']}; encoded in "
           f"{time.perf_counter() - started:.1f} s")
     stores = {"train": work / "store", "cb513": work / "cb513"}
+    if args.throughput_of:
+        print_throughput(Path(args.throughput_of), EncodedStore(stores["cb513"]), args.small)
+        return
     names = args.architectures or (["cnn", "bigru"] if args.small else list(config["models"]))
     epochs = 1 if args.small else args.epochs
     rows = []
@@ -135,10 +140,14 @@ def main() -> None:
                   round(r["seconds"]), round(r["s_per_epoch"], 1), r["cb513_q3"],
                   r["cb513_q8"] if r["cb513_q8"] is not None else "n/a (3-state labels)",
                   r["new364_q3"]] for r in rows])
-    speed = throughput(work / names[0] / "model.pt", EncodedStore(stores["cb513"]),
-                       BASELINE_PROTEINS["small" if args.small else "full"])
-    print(f"inference ({names[0]}, CPU, CB513 chains): {speed['batched']:,.0f} residues/s "
-          f"batched vs {speed['single']:,.0f} residues/s one protein per call")
+    print_throughput(work / names[0] / "model.pt", EncodedStore(stores["cb513"]), args.small)
+
+
+def print_throughput(model_path: Path, store: EncodedStore, small: bool) -> None:
+    speed = throughput(model_path, store, BASELINE_PROTEINS["small" if small else "full"])
+    print(f"inference ({model_path}, CPU, {len(store)} CB513 chains, "
+          f"{int(store.lengths.sum()):,} residues): {speed['batched']:,.0f} residues/s batched "
+          f"vs {speed['single']:,.0f} residues/s one protein per call")
     print(f"ratio: {speed['batched'] / speed['single']:.2f}x")
 
 

@@ -66,7 +66,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate, write_evaluation
 
-    evaluation = evaluate(args.model_file, args.store, split=args.split, device=args.device,
+    models = args.model_file[0] if len(args.model_file) == 1 else args.model_file
+    evaluation = evaluate(models, args.store, split=args.split, device=args.device,
                           rc_average=args.rc_average)
     out = Path(args.out)
     prefix = "" if args.split == "test" else f"{args.split}_"  # test keeps the plain names
@@ -148,8 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if present)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="metrics of a model on a store split")
-    p.add_argument("--model-file", required=True)
+    p = sub.add_parser("evaluate", help="metrics of a model (or an ensemble) on a store split")
+    p.add_argument("--model-file", required=True, nargs="+",
+                   help="checkpoint; several are scored as an ensemble (mean probability)")
     p.add_argument("--store", required=True)
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--out", required=True, help="directory for metrics.json and predictions")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -39,28 +40,33 @@ def check_compatible(predictor: Predictor, store: EncodedStore) -> None:
                           f"{list(store.label_names)}", path=str(store.path))
 
 
-def evaluate(checkpoint: str | os.PathLike, store_dir: str | os.PathLike, *, split: str = "test",
+def evaluate(checkpoint: str | os.PathLike | Sequence[str | os.PathLike],
+             store_dir: str | os.PathLike, *, split: str = "test",
              device: str | torch.device | None = None, rc_average: bool = False,
              batch_size: int = 256) -> Evaluation:
-    predictor = load_model(checkpoint, device=device)
+    """Metrics and predictions of a checkpoint on a store split; several checkpoints are
+    scored as an ensemble (their probabilities, or regression values, averaged)."""
+    paths = [checkpoint] if isinstance(checkpoint, str | os.PathLike) else list(checkpoint)
+    if not paths:
+        raise BioseqError("no checkpoint to evaluate")
+    predictors = [load_model(path, device=device) for path in paths]
     store = EncodedStore(store_dir)
-    check_compatible(predictor, store)
+    for predictor in predictors:
+        check_compatible(predictor, store)
     if rc_average and not store.alphabet.has_strands:
         raise BioseqError(f"rc_average needs a DNA/RNA model, not {store.alphabet.name}")
     index = store.indices(split)
     if not len(index):
         raise BioseqError(f"the {split} split is empty", path=str(store_dir))
-    loader = BatchLoader(store.tokens, store.starts, store.lengths, index,
-                         batch_size=batch_size, trim=store.meta["length"]["length"] is None,
-                         device=predictor.device)
-    scores = predict_scores(predictor.model, loader, predictor.expander, task=store.task,
-                            rc_average=rc_average, window=predictor.window,
-                            overlap=predictor.overlap or 0)
-    scores = tasks.unscale(store.task, scores, predictor.target_scaling)
+    scores = np.mean([_scores(p, store, index, rc_average=rc_average, batch_size=batch_size)
+                      for p in predictors], axis=0)
+    predictor = predictors[0]
     truth = store.labels[index]
     metrics = compute_metrics(store.task, truth, scores, store.label_names)
     metrics.update(split=split, task=store.task, dataset=store.meta["dataset"],
-                   architecture=predictor.checkpoint["architecture"])
+                   architecture="+".join(p.checkpoint["architecture"] for p in predictors))
+    if len(paths) > 1:
+        metrics["ensemble"] = [str(path) for path in paths]
     ids = np.asarray(store.ids(), dtype=object)[index]
     if store.task == "per_residue":
         return Evaluation(metrics, _residue_frame(predictor, store, index, list(ids), scores))
@@ -69,6 +75,18 @@ def evaluate(checkpoint: str | os.PathLike, store_dir: str | os.PathLike, *, spl
         frame.insert(1, "label", [store.label_names[i] for i in truth])
         frame.insert(3, "correct", frame["label"] == frame["predicted"])
     return Evaluation(metrics, frame)
+
+
+def _scores(predictor: Predictor, store: EncodedStore, index: np.ndarray, *, rc_average: bool,
+            batch_size: int) -> np.ndarray:
+    """One model's scores on rows `index`, in the data's units."""
+    loader = BatchLoader(store.tokens, store.starts, store.lengths, index,
+                         batch_size=batch_size, trim=store.meta["length"]["length"] is None,
+                         device=predictor.device)
+    scores = predict_scores(predictor.model, loader, predictor.expander, task=store.task,
+                            rc_average=rc_average, window=predictor.window,
+                            overlap=predictor.overlap or 0)
+    return tasks.unscale(store.task, scores, predictor.target_scaling)
 
 
 def _residue_frame(predictor: Predictor, store: EncodedStore, index: np.ndarray, ids: list,

@@ -209,3 +209,21 @@ def test_explicit_overlap_is_kept_through_store_and_checkpoint(tmp_path):
     assert (predictor.window, predictor.overlap) == (64, 24)
     frame = predictor.predict(["MKV" * 50])
     assert frame["length"].tolist() == [150] and len(frame["predicted"][0]) == 150
+
+
+def test_ensemble_scores_are_the_mean_of_its_models(trained, residue_store, tmp_path):
+    train_from_store(residue_store, architecture="bigru", params={"hidden": 8, "layers": 1},
+                     train={"epochs": 1}, out_dir=tmp_path / "gru", progress=False)
+    paths = [trained[0], tmp_path / "gru" / "model.pt"]
+    single = [evaluate(p, residue_store, split="test", device="cpu") for p in paths]
+    both = evaluate(paths, residue_store, split="test", device="cpu")
+    assert both.metrics["ensemble"] == [str(p) for p in paths]
+    assert both.metrics["architecture"] == "cnn+bigru"
+    for name in ("prob_C", "prob_E", "prob_H"):
+        for k in range(len(both.predictions)):
+            np.testing.assert_allclose(
+                both.predictions[name][k],
+                (single[0].predictions[name][k] + single[1].predictions[name][k]) / 2,
+                atol=1e-6)
+    assert evaluate([trained[0]] * 2, residue_store, device="cpu").metrics["q3"] == \
+        single[0].metrics["q3"]
