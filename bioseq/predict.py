@@ -59,6 +59,9 @@ def predict_scores(model: torch.nn.Module, loader: BatchLoader, expander: TokenE
     return (scores, total / max(count, 1)) if with_loss else scores
 
 
+RESIDUE_GROUP = 512  # proteins predicted together by Predictor.predict (sorted by length)
+
+
 class ResidueWindows(NamedTuple):
     record: np.ndarray  # (pieces,) which sequence (position in the list of lengths)
     begin: np.ndarray  # (pieces,) first residue of the piece
@@ -174,12 +177,9 @@ class Predictor:
             return self.residue_frame([], [], np.zeros((0, len(self.label_names), 0)), [])
         if not sequences:
             return self.frame([], np.zeros((0, len(self.label_names)), np.float32))
-        chunk = self.encoder.encode(ids, sequences, source=source)
         if self.task == "per_residue":
-            scores = predict_residue_scores(
-                self.model, chunk.tokens, chunk.starts, chunk.lengths, np.arange(len(ids)),
-                self.expander, window=self.window, overlap=self.overlap, batch_size=batch_size)
-            return self.residue_frame(ids, sequences, scores, chunk.starts)
+            return self._predict_residues(ids, sequences, batch_size=batch_size, source=source)
+        chunk = self.encoder.encode(ids, sequences, source=source)
         loader = BatchLoader(chunk.tokens, chunk.starts, chunk.lengths,
                              np.arange(len(sequences)), batch_size=batch_size,
                              trim=self.encoder.length.length is None, device=self.device)
@@ -212,6 +212,23 @@ class Predictor:
             for j, name in enumerate(names):
                 frame[f"pred_{name}"] = scores[:, j]
         return frame
+
+    def _predict_residues(self, ids: list[str], sequences: list[str], *, batch_size: int,
+                          source: str) -> pd.DataFrame:
+        """Per-residue predictions in groups of similar length, so that memory follows each
+        group's longest protein rather than the longest of all; rows in input order."""
+        order = np.argsort(np.fromiter(map(len, sequences), np.int64, len(sequences)),
+                           kind="stable")
+        frames = []
+        for group in np.array_split(order, -(-len(order) // RESIDUE_GROUP)):
+            group_ids, group_seqs = [ids[i] for i in group], [sequences[i] for i in group]
+            chunk = self.encoder.encode(group_ids, group_seqs, source=source)
+            scores = predict_residue_scores(
+                self.model, chunk.tokens, chunk.starts, chunk.lengths, np.arange(len(group)),
+                self.expander, window=self.window, overlap=self.overlap, batch_size=batch_size)
+            frames.append(self.residue_frame(group_ids, group_seqs, scores, chunk.starts))
+        frame = pd.concat(frames, ignore_index=True)
+        return frame.iloc[np.argsort(order)].reset_index(drop=True)
 
     def residue_frame(self, ids: Sequence[str], sequences: Sequence[str], scores: np.ndarray,
                       starts: Sequence[int]) -> pd.DataFrame:

@@ -227,3 +227,18 @@ def test_ensemble_scores_are_the_mean_of_its_models(trained, residue_store, tmp_
                 atol=1e-6)
     assert evaluate([trained[0]] * 2, residue_store, device="cpu").metrics["q3"] == \
         single[0].metrics["q3"]
+
+
+def test_prediction_in_length_groups_keeps_input_order(trained, monkeypatch):
+    import bioseq.predict
+
+    predictor = load_model(trained[0], device="cpu")
+    records = read_fasta(NETSURFP_SLICE["sequences"])[:7]
+    sequences = {r.id: r.sequence for r in records}
+    whole = predictor.predict(sequences)
+    monkeypatch.setattr(bioseq.predict, "RESIDUE_GROUP", 2)  # 4 groups of similar length
+    grouped = predictor.predict(sequences)
+    assert grouped["id"].tolist() == list(sequences)
+    assert grouped["predicted"].tolist() == whole["predicted"].tolist()
+    for a, b in zip(grouped["prob_E"], whole["prob_E"], strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
