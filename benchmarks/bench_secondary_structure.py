@@ -19,6 +19,7 @@ both on the CB513 chains with the first trained model.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import tempfile
 import time
@@ -59,7 +60,7 @@ def parse_args() -> argparse.Namespace:
 
 def dataset_entry(config: dict, small: bool) -> tuple[str, dict]:
     name, entry = next(iter(config["datasets"].items()))
-    entry = json.loads(json.dumps(entry))  # a deep copy
+    entry = copy.deepcopy(entry)
     if small:
         fixture = REPO / "tests" / "data"
         entry.update(fasta=str(fixture / "netsurfp2_slice_sequences.fasta"),

@@ -244,7 +244,7 @@ def reverse_complement(
 
 
 def decode(tokens: np.ndarray, alphabet: Alphabet) -> str:
-    """Token row -> string ('-' for padding); for tests and debugging."""
+    """Token row -> string ('-' for padding)."""
     symbols = alphabet.symbols + "-"
     return "".join(symbols[t] for t in tokens)
 

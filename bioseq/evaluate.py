@@ -15,6 +15,7 @@ import torch
 from . import tasks
 from .checkpoint import load_model
 from .data import BatchLoader
+from .encoding import decode
 from .errors import BioseqError
 from .io import atomic_path, write_text_atomic
 from .metrics import compute_metrics
@@ -93,11 +94,10 @@ def _residue_frame(predictor: Predictor, store: EncodedStore, index: np.ndarray,
                    scores: np.ndarray) -> pd.DataFrame:
     """Per-protein frame with the true label string ('-' where a residue does not count)
     and the accuracy over counted residues."""
-    symbols = store.alphabet.symbols + "-"
     letters = np.array([*store.label_names, *["-"] * (256 - len(store.label_names))])
     letters[IGNORE] = "-"
     starts, lengths = store.starts[index], store.lengths[index]
-    sequences = ["".join(symbols[t] for t in store.tokens[r, s : s + n])
+    sequences = [decode(store.tokens[r, s : s + n], store.alphabet)
                  for r, s, n in zip(index, starts, lengths, strict=True)]
     frame = predictor.residue_frame(ids, sequences, scores, starts)
     truth = [store.labels[r, s : s + n] for r, s, n in zip(index, starts, lengths, strict=True)]
@@ -114,7 +114,7 @@ def write_evaluation(evaluation: Evaluation, *, metrics_path: str | Path,
     """Metrics as JSON; predictions as TSV (per-residue: one row per residue)."""
     write_text_atomic(metrics_path, json.dumps(evaluation.metrics, indent=2) + "\n")
     frame = evaluation.predictions
-    if "length" in frame and evaluation.metrics.get("task") == "per_residue":
+    if evaluation.metrics.get("task") == "per_residue":
         frame = residue_long_form(frame, evaluation.metrics["labels"])
     write_table(frame, predictions_path)
 
