@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,15 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         raise BioseqError(f"checkpoint format {checkpoint['format_version']} is newer than "
                           f"this bioseq ({__version__}) understands", path=str(path))
     return checkpoint
+
+
+def file_checksum(path: str | os.PathLike) -> str:
+    """`sha256:<hex>` of a file (the model named in annotated VCF headers)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
 
 
 def load_model(path: str | os.PathLike, *, device: str | torch.device | None = None) -> Predictor:

@@ -1,4 +1,4 @@
-"""Command line: `bioseq encode|train|evaluate|predict|report`.
+"""Command line: `bioseq encode|train|evaluate|predict|variant-effect|ism|report`.
 
 Every failure the user can fix is one line on stderr (`bioseq: error: ...`) and exit 2.
 """
@@ -98,6 +98,50 @@ def cmd_predict(args: argparse.Namespace) -> None:
     log.info("wrote %d predictions to %s", len(frame), args.out)
 
 
+def cmd_variant_effect(args: argparse.Namespace) -> None:
+    from .checkpoint import file_checksum, load_model
+    from .genome import Genome, parse_aliases
+    from .variants import VariantOptions, score_vcf
+
+    options = VariantOptions(ref_mismatch=args.ref_mismatch, rc_average=args.rc_average,
+                             window=args.window, batch_size=args.batch_size,
+                             info_prefix=args.info_prefix)
+    predictor = load_model(args.model_file, device=args.device)
+    name = args.model_name or str(Path(args.model_file))
+    with Genome(args.reference, aliases=parse_aliases(args.contig_alias)) as genome:
+        summary = score_vcf(predictor, args.vcf, genome, args.out, options=options,
+                            model_name=name, model_checksum=file_checksum(args.model_file))
+    log.info("%d records, %d alleles: %d scored, skipped %s; REF mismatches %d", summary.records,
+             summary.alleles, summary.scored, summary.skipped or "none", summary.ref_mismatches)
+    if summary.missing_contigs:
+        log.warning("VCF contigs not in the reference (records skipped): %s; map names with "
+                    "--contig-alias VCF_NAME=FASTA_NAME", summary.missing_contigs)
+
+
+def cmd_ism(args: argparse.Namespace) -> None:
+    from .checkpoint import load_model
+    from .genome import Genome, parse_aliases
+    from .mutagenesis import genome_window, saturation_mutagenesis, write_ism
+    from .variants import check_variant_model
+
+    predictor = load_model(args.model_file, device=args.device)
+    if bool(args.sequence) == bool(args.region):
+        raise BioseqError("give --sequence, or --region with --reference")
+    region = None
+    sequence = args.sequence
+    if args.region:
+        if not args.reference:
+            raise BioseqError("--region needs --reference")
+        width = check_variant_model(predictor, window=args.window, path=args.model_file)
+        with Genome(args.reference, aliases=parse_aliases(args.contig_alias)) as genome:
+            sequence, region = genome_window(genome, args.region, width)
+    result = saturation_mutagenesis(predictor, sequence, rc_average=args.rc_average,
+                                    region=region)
+    write_ism(result, args.out)
+    log.info("scored %d substitutions of a %d-long sequence%s", result.effects.shape[0] *
+             (len(result.letters) - 1), len(result.sequence), f" ({region})" if region else "")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from .report import build_report
 
@@ -170,6 +214,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None)
     p.add_argument("--rc-average", action="store_true", help="average both strands (DNA)")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("variant-effect", help="score REF vs ALT of every VCF variant")
+    p.add_argument("--model-file", required=True, help="a DNA per-sequence checkpoint")
+    p.add_argument("--vcf", required=True, help="VCF, VCF.gz (bgzip or gzip) or BCF")
+    p.add_argument("--reference", required=True,
+                   help="reference FASTA: plain, or bgzip with .fai and .gzi")
+    p.add_argument("--out", required=True, help="directory for scores.tsv, skipped.tsv, "
+                   "annotated.vcf.gz(.tbi) and summary.json")
+    p.add_argument("--contig-alias", nargs="+", default=None, metavar="VCF_NAME=FASTA_NAME",
+                   help="VCF contig names that the reference spells differently")
+    p.add_argument("--ref-mismatch", default="skip", choices=("skip", "score"),
+                   help="REF differs from the genome: skip the variant, or score it anyway")
+    p.add_argument("--rc-average", action="store_true",
+                   help="average forward and reverse-complement scores")
+    p.add_argument("--window", type=int, default=None,
+                   help="window width, for models that pad to the longest sequence")
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--info-prefix", default="BIOSEQ", help="prefix of the INFO fields added")
+    p.add_argument("--model-name", default=None, help="name in the VCF header (default: path)")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=cmd_variant_effect)
+
+    p = sub.add_parser("ism", help="in-silico saturation mutagenesis of a sequence or region")
+    p.add_argument("--model-file", required=True)
+    p.add_argument("--sequence", default=None, help="the sequence to mutate")
+    p.add_argument("--region", default=None,
+                   help="contig:start-end (1-based); the model window centred on it")
+    p.add_argument("--reference", default=None, help="with --region: reference FASTA")
+    p.add_argument("--contig-alias", nargs="+", default=None, metavar="NAME=FASTA_NAME")
+    p.add_argument("--window", type=int, default=None,
+                   help="window width, for models that pad to the longest sequence")
+    p.add_argument("--rc-average", action="store_true")
+    p.add_argument("--out", required=True, help="directory for ism.tsv, ism.npy, ism.json")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=cmd_ism)
 
     p = sub.add_parser("report", help="HTML report of a results folder")
     p.add_argument("--results", default="results")

@@ -104,6 +104,12 @@ class DatasetConfig:
     residue_table: str | None = None
     sequence_column: str = "sequence"
     mask_column: str | None = None
+    # genomic windows: BED intervals (one file, or one per class) on a reference FASTA,
+    # cut to length.length around each interval by length.anchor
+    bed: tuple[str, ...] = ()
+    class_beds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    reference: str | None = None  # FASTA: plain, or bgzip with .fai and .gzi
+    bed_label_column: int | None = None  # 1-based BED column with the label (e.g. 4 or 5)
     length: LengthPolicy = LengthPolicy()
     encoding: EncodingPolicy = EncodingPolicy()
     split: SplitConfig = SplitConfig()
@@ -127,16 +133,36 @@ class DatasetConfig:
                    if getattr(self, k)]
         if residue:
             raise BioseqError(f"{where}: {', '.join(residue)} need task per_residue")
-        if bool(self.fasta) == bool(self.class_fastas):
-            raise BioseqError(f"{where}: give exactly one of 'fasta' or 'class_fastas'")
-        if self.class_fastas and self.task not in ("binary", "multiclass"):
-            raise BioseqError(f"{where}: 'class_fastas' needs task binary or multiclass")
+        sources = [k for k in ("fasta", "class_fastas", "bed", "class_beds") if getattr(self, k)]
+        if len(sources) != 1:
+            raise BioseqError(f"{where}: give exactly one of 'fasta', 'class_fastas', 'bed' or "
+                              "'class_beds'")
+        self._check_genome_inputs(where)
+        if (self.class_fastas or self.class_beds) and self.task not in ("binary", "multiclass"):
+            raise BioseqError(f"{where}: one file per class needs task binary or multiclass")
         if self.task in ("multilabel", "regression") and not self.label_columns:
             raise BioseqError(f"{where}: task {self.task} needs 'label_columns'")
         if len(set(self.classes)) != len(self.classes):
             raise BioseqError(f"{where}: 'classes' lists a class twice: {list(self.classes)}")
         if self.label_columns and not self.labels_table:
             raise BioseqError(f"{where}: 'label_columns' needs 'labels_table'")
+
+    def _check_genome_inputs(self, where: str) -> None:
+        genomic = bool(self.bed or self.class_beds)
+        if genomic and not self.reference:
+            raise BioseqError(f"{where}: BED intervals need 'reference' (the genome FASTA)")
+        if not genomic and (self.reference or self.bed_label_column is not None):
+            raise BioseqError(f"{where}: 'reference' and 'bed_label_column' go with 'bed' or "
+                              "'class_beds'")
+        if genomic and self.length.length is None:
+            raise BioseqError(f"{where}: BED intervals become fixed windows; give "
+                              "length: {length: N, anchor: center|left|right}")
+        if self.bed_label_column is not None:
+            _check_number("bed_label_column", self.bed_label_column, integer=True, low=4)
+        if self.bed and self.task in ("binary", "multiclass") and not (
+                self.bed_label_column or self.labels_table):
+            raise BioseqError(f"{where}: labels of 'bed' intervals come from "
+                              "'bed_label_column', 'labels_table' or 'class_beds'")
 
     def _check_residue_inputs(self, where: str) -> None:
         if bool(self.fasta) == bool(self.residue_table):
@@ -158,7 +184,8 @@ class DatasetConfig:
         if long:
             raise BioseqError(f"{where}: per-residue classes are single letters, not "
                               f"'{long[0]}'")
-        for key in ("class_fastas", "labels_table", "label_columns"):
+        for key in ("class_fastas", "labels_table", "label_columns", "bed", "class_beds",
+                    "reference"):
             if getattr(self, key):
                 raise BioseqError(f"{where}: '{key}' does not apply to per_residue")
         if self.length.length is not None or self.length.truncate:
@@ -171,12 +198,14 @@ class DatasetConfig:
         """Every sequence file the data set reads, in order."""
         if self.residue_table:
             return (self.residue_table,)
-        return self.fasta or tuple(p for paths in self.class_fastas.values() for p in paths)
+        per_class = self.class_fastas or self.class_beds
+        return (self.fasta or self.bed
+                or tuple(p for paths in per_class.values() for p in paths))
 
     @property
     def input_files(self) -> tuple[str, ...]:
         """Every file the data set reads: sequences, label tables and label/mask FASTAs."""
-        extra = (self.labels_table, self.residue_labels, self.residue_mask)
+        extra = (self.labels_table, self.residue_labels, self.residue_mask, self.reference)
         return self.inputs + tuple(p for p in extra if p)
 
     def test_set(self, name: str) -> DatasetConfig:
@@ -187,8 +216,9 @@ class DatasetConfig:
                  for key in INPUT_NAMES}
         if test.residue_table is None:  # a FASTA triple has no mask column
             names["mask_column"] = None
+        genomic = {"bed": (), "class_beds": {}, "reference": None, "bed_label_column": None}
         return dataclasses.replace(self, name=f"{self.name}.{name}", **inputs, **names,
-                                   test_sets={}, predict=(),
+                                   **genomic, test_sets={}, predict=(),
                                    split=SplitConfig(field=self.split.field))
 
 
@@ -266,10 +296,12 @@ def from_dict(cls: type, data: Mapping[str, Any] | None, *, where: str, **extra:
                                   f"not {value!r}")
             value = {str(k): from_dict(TestSetConfig, v, where=f"{where}.test_sets.{k}")
                      for k, v in value.items()}
-        elif key == "class_fastas":
+        elif key == "contig_aliases" and isinstance(value, Mapping):
+            value = {str(k): str(v) for k, v in value.items()}
+        elif key in ("class_fastas", "class_beds"):
             if not isinstance(value, Mapping):
-                raise BioseqError(f"{where}.class_fastas: expected a mapping of class -> "
-                                  f"FASTA file(s), not {value!r}")
+                raise BioseqError(f"{where}.{key}: expected a mapping of class -> "
+                                  f"file(s), not {value!r}")
             value = {str(k): _as_tuple(v) for k, v in value.items()}
         kwargs[key] = value
     try:
@@ -323,6 +355,58 @@ class ResourcesConfig:
 
 
 @dataclass(frozen=True)
+class VariantEffectConfig:
+    """The workflow's `variant_effect` section: a VCF scored by trained DNA models."""
+
+    vcf: str
+    reference: str  # FASTA: plain, or bgzip with .fai and .gzi
+    models: tuple[str, ...]  # "dataset/model" pairs trained by this workflow
+    contig_aliases: Mapping[str, str] = field(default_factory=dict)  # VCF name -> FASTA name
+    ref_mismatch: str = "skip"  # skip | score
+    rc_average: bool = False
+    window: int | None = None  # for models that pad to the longest sequence
+    ism_regions: tuple[str, ...] = ()  # contig:start-end, mutated in silico by each model
+
+    def __post_init__(self) -> None:
+        where = "variant_effect"
+        if self.ref_mismatch not in ("skip", "score"):
+            raise BioseqError(f"{where}: ref_mismatch must be skip or score, "
+                              f"not '{self.ref_mismatch}'")
+        if not self.models:
+            raise BioseqError(f"{where}: models must name at least one dataset/model pair")
+        bad = [m for m in self.models if m.count("/") != 1]
+        if bad:
+            raise BioseqError(f"{where}.models: '{bad[0]}' is not a dataset/model pair")
+        if not isinstance(self.contig_aliases, Mapping):
+            raise BioseqError(f"{where}.contig_aliases: expected a mapping VCF name -> "
+                              f"FASTA name, not {self.contig_aliases!r}")
+        if self.window is not None:
+            _check_number("variant_effect.window", self.window, integer=True, low=1)
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [tuple(m.split("/")) for m in self.models]
+
+
+def region_slug(region: str) -> str:
+    """A folder name for an ISM region (`20:1,000-1,060` -> `20_1000-1060`)."""
+    return region.replace(",", "").replace(":", "_")
+
+
+def _check_variant_effect(section: VariantEffectConfig, datasets: list[DatasetConfig],
+                          models: Mapping[str, Any]) -> None:
+    by_name = {d.name: d for d in datasets}
+    for dataset_name, model_name in section.pairs():
+        dataset = by_name.get(dataset_name)
+        if dataset is None or model_name not in dataset_models(dataset, models):
+            raise BioseqError(f"variant_effect.models: '{dataset_name}/{model_name}' is not a "
+                              "dataset/model pair this workflow trains")
+        if dataset.alphabet != "dna" or dataset.task == "per_residue":
+            raise BioseqError(f"variant_effect.models: '{dataset_name}' is a "
+                              f"{dataset.alphabet} {dataset.task} data set; variant effects "
+                              "need a per-sequence DNA model")
+
+
+@dataclass(frozen=True)
 class WorkflowConfig:
     """The whole config.yaml, checked before the workflow starts."""
 
@@ -331,6 +415,7 @@ class WorkflowConfig:
     training: Mapping[str, Any] = field(default_factory=dict)
     resources: ResourcesConfig = ResourcesConfig()
     report: str = "results/report.html"
+    variant_effect: Mapping[str, Any] | None = None  # see VariantEffectConfig
 
 
 def check_workflow_config(config: Mapping[str, Any]) -> WorkflowConfig:
@@ -354,7 +439,14 @@ def check_workflow_config(config: Mapping[str, Any]) -> WorkflowConfig:
         for name in dataset.test_sets:
             dataset.test_set(name)  # its inputs must make a valid data set too
     _check_models_build(datasets, models)
+    if workflow.variant_effect is not None:
+        _check_variant_effect(variant_effect_config(workflow.variant_effect), datasets,
+                              workflow.models)
     return workflow
+
+
+def variant_effect_config(data: Mapping[str, Any]) -> VariantEffectConfig:
+    return from_dict(VariantEffectConfig, data, where="variant_effect")
 
 
 def dataset_models(dataset: DatasetConfig, models: Mapping[str, Any]) -> list[str]:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -23,6 +24,7 @@ from .alphabets import get_alphabet
 from .config import DatasetConfig
 from .encoding import SequenceEncoder
 from .errors import BioseqError
+from .genome import Genome, bed_chunks
 from .io import CHUNK_CHARACTERS, atomic_path, iter_chunks
 from .labels import SPLITS, LabelCollector, Labels
 from .residues import label_matrix, read_residue_dataset, residue_classes
@@ -71,9 +73,20 @@ def _max_length(paths: tuple[str, ...]) -> int:
 
 
 def _sources(config: DatasetConfig) -> list[tuple[str, str | None]]:
-    if config.fasta:
-        return [(path, None) for path in config.fasta]
-    return [(path, name) for name, paths in config.class_fastas.items() for path in paths]
+    if config.fasta or config.bed:
+        return [(path, None) for path in config.fasta or config.bed]
+    classes = config.class_fastas or config.class_beds
+    return [(path, name) for name, paths in classes.items() for path in paths]
+
+
+def _source_chunks(config: DatasetConfig, path: str, chunk_characters: int,
+                   genome: Genome | None):
+    """Chunks of a FASTA file, or of a BED file's windows on the reference genome."""
+    if genome is None:
+        return iter_chunks(path, chunk_characters)
+    return bed_chunks(path, genome, width=config.length.length, anchor=config.length.anchor,
+                      label_column=config.bed_label_column, label_field=config.label_field,
+                      chunk_records=max(1, chunk_characters // config.length.length))
 
 
 def encode_dataset(config: DatasetConfig, out_dir: str | os.PathLike, *,
@@ -112,9 +125,12 @@ def _encode_sequences(config: DatasetConfig, encoder: SequenceEncoder, tmp: Path
     tokens = NpyRowWriter(tmp / "tokens.npy", width)
     parts: dict[str, list] = {"starts": [], "lengths": [], "hashes": [], "id_hashes": []}
     counts: dict = {}
-    with open(tmp / "ids.txt", "w", encoding="utf-8") as id_file:
+    with open(tmp / "ids.txt", "w", encoding="utf-8") as id_file, \
+            contextlib.ExitStack() as stack:
+        genome = stack.enter_context(Genome(config.reference)) if config.reference else None
         for path, class_name in _sources(config):
-            for ids, seqs, descriptions in iter_chunks(path, chunk_characters):
+            for ids, seqs, descriptions in _source_chunks(config, path, chunk_characters,
+                                                          genome):
                 chunk = encoder.encode(ids, seqs, width=width, source=path)
                 collector.add(ids, descriptions, source=path, class_name=class_name)
                 tokens.append(chunk.tokens)

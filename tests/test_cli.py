@@ -299,3 +299,91 @@ def test_fasta_out_needs_a_per_residue_model(tmp_path, capsys, splice_store):
                  "--fasta-out", str(tmp_path / "p.fa")])
     _assert_one_line_error(code, capsys.readouterr().err, tmp_path / "p.tsv",
                            "--fasta-out is for per-residue models")
+
+
+# variant-effect and ism: bad input is one line, exit 2, nothing written, inputs untouched
+def _variant_effect(tmp_path: Path, capsys, *, vcf: Path, reference: Path,
+                    model: Path | None = None, extra: tuple[str, ...] = ()):
+    from test_variants import dna_checkpoint
+
+    model = model or dna_checkpoint(tmp_path / "cnn.pt")
+    out = tmp_path / "store"  # the name _assert_one_line_error checks for leftovers
+    code = main(["variant-effect", "--model-file", str(model), "--vcf", str(vcf),
+                 "--reference", str(reference), "--out", str(out), *extra])
+    return code, capsys.readouterr().err, out
+
+
+def test_variant_effect_writes_every_output(tmp_path, capsys):
+    from test_variants import DEMO_VCF, SLICE
+
+    before = hashlib.sha256(DEMO_VCF.read_bytes()).hexdigest()
+    code, err, out = _variant_effect(tmp_path, capsys, vcf=DEMO_VCF, reference=SLICE,
+                                     extra=("--rc-average",))
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "annotated.vcf.gz", "annotated.vcf.gz.tbi", "scores.tsv", "skipped.tsv",
+        "summary.json"]
+    assert "328 scored" in err and "VCF contigs not in the reference" in err
+    assert hashlib.sha256(DEMO_VCF.read_bytes()).hexdigest() == before
+
+
+def test_malformed_vcf_line(tmp_path, capsys):
+    from test_variants import SLICE
+
+    vcf = tmp_path / "bad.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=20>\n"
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   "20\t500000\tok\tA\tC\t.\t.\t.\n20\tfive\tbad\tA\tC\t.\t.\t.\n")
+    code, err, out = _variant_effect(tmp_path, capsys, vcf=vcf, reference=SLICE)
+    _assert_one_line_error(code, err, out, "bad.vcf: line 5: malformed VCF record",
+                           "20 five bad A C")
+
+
+def test_missing_reference(tmp_path, capsys):
+    from test_variants import DEMO_VCF
+
+    code, err, out = _variant_effect(tmp_path, capsys, vcf=DEMO_VCF,
+                                     reference=tmp_path / "hg19.fa")
+    _assert_one_line_error(code, err, out, "hg19.fa: reference FASTA not found")
+
+
+def test_unindexed_bgzip_reference(tmp_path, capsys):
+    from test_variants import DEMO_VCF, SLICE
+
+    reference = tmp_path / "chr20.fa.gz"
+    reference.write_bytes(SLICE.read_bytes())
+    code, err, out = _variant_effect(tmp_path, capsys, vcf=DEMO_VCF, reference=reference)
+    _assert_one_line_error(code, err, out, "chr20.fa.gz: bgzip FASTA is not indexed",
+                           ".fai and .gzi missing")
+    assert not Path(f"{reference}.gzi").exists() and not Path(f"{reference}.fai").exists()
+
+
+def test_protein_model_on_a_dna_vcf(tmp_path, capsys):
+    from test_variants import DEMO_VCF, SLICE, protein_checkpoint
+
+    model = protein_checkpoint(tmp_path / "ss.pt")
+    code, err, out = _variant_effect(tmp_path, capsys, vcf=DEMO_VCF, reference=SLICE,
+                                     model=model)
+    _assert_one_line_error(code, err, out, "ss.pt: model was trained on protein sequences")
+
+
+def test_vcf_that_is_not_a_vcf(tmp_path, capsys):
+    from test_variants import SLICE
+
+    vcf = tmp_path / "notes.vcf"
+    vcf.write_text("this is not a VCF\n")
+    code, err, out = _variant_effect(tmp_path, capsys, vcf=vcf, reference=SLICE)
+    _assert_one_line_error(code, err, out, "notes.vcf: cannot read VCF header")
+
+
+def test_ism_cli_on_a_genome_region(tmp_path, capsys):
+    from test_variants import SLICE, dna_checkpoint
+
+    model = dna_checkpoint(tmp_path / "cnn.pt")
+    out = tmp_path / "ism"
+    code = main(["ism", "--model-file", str(model), "--reference", str(SLICE),
+                 "--region", "20:1318016-1318075", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["ism.json", "ism.npy", "ism.tsv"]
+    code = main(["ism", "--model-file", str(model), "--out", str(tmp_path / "none")])
+    assert code == 2 and "give --sequence, or --region" in capsys.readouterr().err

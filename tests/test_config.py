@@ -137,14 +137,21 @@ def test_nested_section_must_be_a_mapping():
 
 
 @pytest.mark.parametrize(("entry", "message"), [
-    ({"fasta": "x.fa", "class_fastas": {"a": "a.fa"}}, "give exactly one of 'fasta' or "
+    ({"fasta": "x.fa", "class_fastas": {"a": "a.fa"}}, "give exactly one of 'fasta', "
                                                        "'class_fastas'"),
-    ({}, "give exactly one of 'fasta' or 'class_fastas'"),
+    ({"bed": "x.bed", "length": {"length": 100}}, "BED intervals need 'reference'"),
+    ({"bed": "x.bed", "reference": "g.fa"}, "BED intervals become fixed windows"),
+    ({"bed": "x.bed", "reference": "g.fa", "length": {"length": 100}},
+     "labels of 'bed' intervals come from 'bed_label_column'"),
+    ({"fasta": "x.fa", "reference": "g.fa"}, "'reference' and 'bed_label_column' go with"),
+    ({"bed": "x.bed", "reference": "g.fa", "length": {"length": 100},
+      "bed_label_column": 2}, "bed_label_column must be an integer >= 4"),
+    ({}, "give exactly one of 'fasta', 'class_fastas', 'bed' or 'class_beds'"),
     ({"fasta": "x.fa", "task": "ranking"}, "task must be one of"),
     ({"fasta": "x.fa", "task": "regression"}, "task regression needs 'label_columns'"),
     ({"fasta": "x.fa", "label_columns": ["y"]}, "'label_columns' needs 'labels_table'"),
     ({"class_fastas": {"a": "a.fa"}, "task": "regression", "label_columns": ["y"],
-      "labels_table": "t.tsv"}, "'class_fastas' needs task binary or multiclass"),
+      "labels_table": "t.tsv"}, "one file per class needs task binary or multiclass"),
     ({"fasta": "x.fa", "length": {"anchor": "middle"}}, "anchor must be one of"),
     ({"fasta": "x.fa", "encoding": {"ambiguous": "skip"}}, "ambiguous must be one of"),
 ])

@@ -1,5 +1,6 @@
 import json
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -302,3 +303,41 @@ def test_ids_with_unusual_separators_stay_aligned(tmp_path, write_fasta):
                                   for k, i in enumerate(ids)])
     _, store = encode(tmp_path, {"fasta": str(path)})
     assert store.ids() == ids
+
+
+# Genomic windows from BED intervals on the demo chr20 slice (resources/genome)
+GENOME_SLICE = Path(__file__).resolve().parents[1] / "resources" / "genome" / \
+    "GRCh37_chr20_1-2000000.fa.gz"
+
+
+def test_bed_intervals_encode_as_windows_of_the_genome(tmp_path):
+    from bioseq.genome import Genome
+
+    bed = tmp_path / "sites.bed"
+    rows = [("20", 1318039 + 1000 * i, 1318050 + 1000 * i, f"site{i}", "donor" if i % 2 else
+             "other") for i in range(40)]
+    bed.write_text("".join("\t".join(map(str, row)) + "\n" for row in rows))
+    meta, store = encode(tmp_path, {"bed": str(bed), "reference": str(GENOME_SLICE),
+                                    "bed_label_column": 5, "length": {"length": 21,
+                                                                      "anchor": "center"}})
+    assert meta["counts"]["records"] == 40 and store.label_names == ("donor", "other")
+    ids = store.ids()
+    with Genome(GENOME_SLICE) as genome:
+        for row, name in enumerate(ids[:5]):
+            i = int(name.removeprefix("site"))
+            middle = (rows[i][1] + rows[i][2]) // 2
+            expected = genome.fetch("20", middle - 10, middle + 11)
+            assert decode(store.tokens[row], store.alphabet) == expected
+            assert store.label_names[store.labels[row]] == rows[i][4]
+    assert decode(store.tokens[ids.index("site0")], store.alphabet)[5:16] == "CTCAAGGTAAG"
+
+
+def test_class_beds_and_missing_contigs(tmp_path):
+    (tmp_path / "a.bed").write_text("20\t1000000\t1000010\n20\t1100000\t1100010\n")
+    (tmp_path / "b.bed").write_text("20\t1200000\t1200010\nchr7\t5\t15\n")
+    entry = {"class_beds": {"a": str(tmp_path / "a.bed"), "b": str(tmp_path / "b.bed")},
+             "reference": str(GENOME_SLICE), "task": "binary", "length": {"length": 10}}
+    with pytest.raises(BioseqError, match=r"b.bed: record 'chr7:6-15': contig 'chr7' is "
+                                          "not in the reference"):
+        encode(tmp_path, entry)
+    assert not (tmp_path / "store").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,7 @@ TINY_MODELS = {
                                               "pool": [2], "head_pool": "flatten"}},
     "bigru": {"architecture": "bigru", "params": {"hidden": 8, "layers": 1}},
 }
+GENOME_SLICE = REPO / "resources" / "genome" / "GRCh37_chr20_1-2000000.fa.gz"
 NETSURFP = {kind: REPO / "tests" / "data" / f"netsurfp2_slice_{kind}.fasta"
             for kind in ("sequences", "labels", "mask")}
 
@@ -80,7 +82,14 @@ def tiny_run(tmp_path_factory):
             "channels": [8, 8], "kernel_sizes": [5, 3], "pool": 1}}},
         "training": {"epochs": 2, "batch_size": 32},
         "resources": {"threads": 1},
+        "variant_effect": {  # the VCF names chr20 "chr20"; the demo genome calls it "20"
+            "vcf": "chr_named.vcf", "reference": str(GENOME_SLICE), "models": ["splice/cnn"],
+            "contig_aliases": {"chr20": "20"}, "rc_average": True,
+            "ism_regions": ["chr20:1318016-1318075"]},
     }
+    vcf = (REPO / "resources/variants/demo.vcf").read_text()
+    (workdir / "chr_named.vcf").write_text(re.sub(r"(?m)^20\t", "chr20\t",
+                                                  vcf.replace("<ID=20,", "<ID=chr20,")))
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(workdir, "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -157,6 +166,24 @@ def test_report_names_every_model(tiny_run):
     assert "Missing from this run" not in html
 
 
+def test_variant_effects_and_ism_in_the_pipeline(tiny_run):
+    workdir = tiny_run[0]
+    folder = workdir / "results/splice/cnn/variant_effect"
+    summary = json.loads((folder / "summary.json").read_text())
+    assert (summary["records"], summary["scored"]) == (330, 328)
+    scores = pd.read_csv(folder / "scores.tsv", sep="\t")
+    assert len(scores) == 328 and set(scores["chrom"]) == {"chr20"}
+    assert (folder / "annotated.vcf.gz.tbi").is_file() and (folder / "scores.png").is_file()
+    ism = workdir / "results/splice/cnn/ism/chr20_1318016-1318075"
+    assert np.load(ism / "ism.npy").shape == (60, 4, 3)
+    assert (ism / "ism.png").stat().st_size > 0
+    assert (workdir / "logs/splice/cnn/variant_effect.log").is_file()
+    html = (workdir / "results/report.html").read_text()
+    assert "Variant effects: splice / cnn" in html
+    assert "In-silico mutagenesis: chr20:1318016-1318075" in html
+    assert "330 VCF records, 332 REF/ALT pairs: 328 scored" in html
+
+
 def test_rerun_has_nothing_to_do(tiny_run):
     workdir, _, _ = tiny_run
     result = snakemake(workdir, "--cores", "1", "--dry-run")
@@ -199,6 +226,10 @@ def test_demo_pipeline_reaches_target_accuracy(tmp_path):
     assert max(accuracy.values()) >= 0.95, accuracy
     check_demo_secondary_structure(tmp_path / "results" / "secondary_structure",
                                    datasets["secondary_structure"]["models"])
+    variants = json.loads((tmp_path / "results/splice/cnn/variant_effect/summary.json")
+                          .read_text())
+    assert variants["scored"] == 328 and variants["missing_contigs"] == {"21": 1}
+    assert (tmp_path / "results/splice/cnn/ism/20_1318016-1318075/ism.png").is_file()
 
 
 def check_demo_secondary_structure(results: Path, models: list[str]) -> None:

@@ -14,6 +14,7 @@ import platform
 from pathlib import Path
 
 import jinja2
+import numpy as np
 import pandas as pd
 
 from .. import __version__
@@ -56,7 +57,47 @@ def _model_section(dataset: str, model_dir: Path, missing: list[str]) -> dict:
         missing.append(f"{dataset}/{model_dir.name}: learning curves (history.tsv)")
     section["summary"] = {k: metrics.get(k) for k in _SUMMARY_METRICS
                           if metrics and metrics.get(k) is not None}
+    section["variants"] = _variant_effects(model_dir / "variant_effect", missing)
+    section["ism"] = _ism(model_dir / "ism")
     return section
+
+
+TOP_VARIANTS = 15
+
+
+def _variant_effects(folder: Path, missing: list[str]) -> dict | None:
+    """Counts, a figure and the top variants of a variant-effect run, when there is one."""
+    summary = _read_json(folder / "summary.json")
+    if summary is None:
+        return None
+    scores_path = folder / "scores.tsv"
+    if not scores_path.is_file():
+        missing.append(f"{folder}: scores.tsv")
+        return {"summary": summary, "figure": None, "top": [], "columns": []}
+    scores = pd.read_csv(scores_path, sep="\t", dtype={"chrom": str, "id": str})
+    top = scores.nlargest(TOP_VARIANTS, "max_abs_diff")
+    columns = ["chrom", "pos", "id", "ref", "alt",
+               *(c for c in scores.columns if c.startswith(("diff_", "log_odds_", "log2_fc_"))),
+               "max_abs_diff"]
+    return {"summary": summary, "top": top[columns].to_dict("records"), "columns": columns,
+            "figure": plots.data_uri(plots.variant_scores(scores, title=str(folder.parent.name)))}
+
+
+def _ism(folder: Path) -> list[dict]:
+    """Heat maps of the saturation mutagenesis runs of a model."""
+    from ..mutagenesis import SaturationMutagenesis
+
+    found = []
+    for meta_path in sorted(folder.glob("*/ism.json")):
+        meta = _read_json(meta_path)
+        effects = np.load(meta_path.parent / "ism.npy", allow_pickle=False)
+        result = SaturationMutagenesis(meta["sequence"], meta["letters"],
+                                       tuple(meta["outputs"]),
+                                       np.asarray(meta["reference_scores"]), effects,
+                                       meta["region"])
+        found.append({"region": meta["region"] or meta_path.parent.name,
+                      "figure": plots.data_uri(plots.ism_heatmap(result))})
+    return found
 
 
 def _test_sets(model_dir: Path) -> list[dict]:

@@ -72,6 +72,62 @@ def protein_accuracy(histogram: dict, *, title: str = "") -> plt.Figure:
     return fig
 
 
+def variant_scores(scores: pd.DataFrame, *, title: str = "") -> plt.Figure:
+    """Distribution of each output's alt - ref change, and a Manhattan-style track of the
+    largest change per variant along each contig (x in Mb)."""
+    diffs = [c for c in scores.columns if c.startswith("diff_")]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3), constrained_layout=True,
+                                      gridspec_kw={"width_ratios": [1, 1.6]})
+    for column in diffs:
+        left.hist(scores[column], bins=40, histtype="step", label=column[5:])
+    left.set_yscale("log")
+    left.set_xlabel("alt - ref")
+    left.set_ylabel("variants")
+    if diffs:
+        left.legend(fontsize=7)
+    offset, ticks = 0.0, []
+    for i, (contig, group) in enumerate(scores.groupby("chrom", sort=False)):
+        x = offset + group["pos"].to_numpy() / 1e6
+        right.scatter(x, group["max_abs_diff"], s=6, color=f"C{i % 2}")
+        ticks.append((float(x.mean()), str(contig)))
+        offset = float(x.max()) + 1
+    right.set_xlabel("position (Mb)" if len(ticks) == 1 else "contig")
+    if len(ticks) > 1:
+        right.set_xticks([t for t, _ in ticks], [n for _, n in ticks])
+    right.set_ylabel("max |alt - ref|")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def ism_heatmap(result, *, output: int | None = None, title: str = "") -> plt.Figure:
+    """Saturation mutagenesis effects (letters x positions) of one output (default: the one
+    with the largest absolute effect); the sequence's own letters are outlined."""
+    effects = result.effects  # (length, letters, outputs)
+    if output is None:
+        output = int(np.abs(effects).reshape(-1, effects.shape[2]).max(0).argmax())
+    matrix = effects[:, :, output].T  # (letters, length)
+    limit = float(np.abs(matrix).max()) or 1.0
+    length = matrix.shape[1]
+    fig, axis = plt.subplots(figsize=(min(2 + length * 0.12, 16), 2.2), constrained_layout=True)
+    image = axis.imshow(matrix, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit,
+                        interpolation="nearest")
+    letters = result.letters
+    own = [letters.find(c) for c in result.sequence]
+    xs = [i for i, row in enumerate(own) if row >= 0]
+    axis.scatter(xs, [own[i] for i in xs], marker="s", s=8, facecolors="none",
+                 edgecolors="black", linewidths=0.5)
+    axis.set_yticks(range(len(letters)), list(letters))
+    step = max(1, length // 30)
+    axis.set_xticks(range(0, length, step), [str(i + 1) for i in range(0, length, step)],
+                    fontsize=7)
+    axis.set_xlabel("position in window" + (f" ({result.region})" if result.region else ""))
+    fig.colorbar(image, ax=axis, label=f"change in {result.output_names[output]}")
+    if title:
+        axis.set_title(title, fontsize=10)
+    return fig
+
+
 def message(text: str) -> plt.Figure:
     """A small figure holding only a sentence, where a plot does not apply."""
     fig, axis = plt.subplots(figsize=(4, 1.2))

@@ -1,9 +1,16 @@
+import os
 import re
 import sys
 
 from snakemake.utils import validate
 
-from bioseq.config import check_workflow_config, dataset_config, dataset_models
+from bioseq.config import (
+    check_workflow_config,
+    dataset_config,
+    dataset_models,
+    region_slug,
+    variant_effect_config,
+)
 from bioseq.errors import BioseqError
 
 # bioseq's own check first: it names the first bad key in one line; the schema then
@@ -20,6 +27,9 @@ RESOURCES = config["resources"]
 TEST_SETS = sorted({name for d in DATASETS.values() for name in d.test_sets})
 RESIDUE_DATASETS = [name for name, d in DATASETS.items() if d.task == "per_residue"]
 SEQUENCE_DATASETS = [name for name in DATASETS if name not in RESIDUE_DATASETS]
+VARIANT_EFFECT = (variant_effect_config(config["variant_effect"])
+                  if config.get("variant_effect") else None)
+ISM_REGIONS = {region_slug(r): r for r in (VARIANT_EFFECT.ism_regions if VARIANT_EFFECT else ())}
 
 
 def alternatives(names):
@@ -31,6 +41,7 @@ wildcard_constraints:
     dataset=alternatives(DATASETS),
     model=alternatives(MODELS),
     test_set=alternatives(TEST_SETS),
+    region=alternatives(ISM_REGIONS),
 
 
 def dataset_inputs(wildcards):
@@ -78,6 +89,25 @@ def prediction_outputs():
     return outputs
 
 
+def reference_files():
+    """The reference FASTA and whichever of its indexes exist (.fai, .gzi)."""
+    path = VARIANT_EFFECT.reference
+    return [path] + [p for p in (f"{path}.fai", f"{path}.gzi") if os.path.exists(p)]
+
+
+def variant_effect_outputs(name="summary.json"):
+    if VARIANT_EFFECT is None:
+        return []
+    return [f"results/{d}/{m}/variant_effect/{name}" for d, m in VARIANT_EFFECT.pairs()]
+
+
+def ism_outputs(name="ism.json"):
+    if VARIANT_EFFECT is None:
+        return []
+    return [f"results/{d}/{m}/ism/{slug}/{name}" for d, m in VARIANT_EFFECT.pairs()
+            for slug in ISM_REGIONS]
+
+
 def all_outputs():
     return [config["report"], *model_outputs("metrics.json"), *test_set_outputs(),
-            *prediction_outputs()]
+            *prediction_outputs(), *variant_effect_outputs(), *ism_outputs()]

@@ -3,6 +3,8 @@ rule report:
         metrics=model_outputs("metrics.json"),
         summaries=model_outputs("train.json"),
         test_sets=test_set_outputs(),
+        variant_effects=variant_effect_outputs(),
+        ism=ism_outputs(),
     output:
         html=config["report"],
     log:

@@ -1,0 +1,268 @@
+"""Variant effects: score_vcf (REF and ALT windows batched together) vs one variant per call.
+
+A synthetic VCF of SNVs on GRCh37 chr20 (`../shared/data/genomes/GRCh37_chr20.fa.gz`
+beside the checkout; sorted random positions from `numpy.random.default_rng(0)` that
+avoid N bases, REF = the reference base upper-cased, ALT another base; bgzip) is scored
+end to end by `bioseq.variants.score_vcf` (VCF read, REF check, windows, encoding, model,
+scores.tsv, skipped.tsv, bgzip + tabix annotated VCF, summary.json) with two saved and
+reloaded, untrained 200-bp `cnn` checkpoints: (a) 2 x 64 channels with a flatten head
+(the demo config's model; the issue #4 targets are checked on it) and (b) the default
+3 x 128 channels. The baseline is what a user's loop does: read each record with pysam,
+build its REF and ALT windows (`variant_window`), one `predict([ref, alt])` call per
+variant, alt - ref; it writes no files, and is run on the first few hundred variants.
+Batched and one-by-one scores are checked to agree.
+
+Memory: fresh child processes stream VCFs of two sizes (1,000,000 variants in the full
+run) through score_vcf; peak RSS (VmHWM) minus the RSS after imports should not grow with
+the VCF.
+
+    python benchmarks/bench_variant_effect.py [--small]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pysam
+import torch
+from _common import best_of, machine_info, parse_args, print_table
+
+import bioseq
+from bioseq.checkpoint import save_checkpoint
+from bioseq.encoding import EncodingPolicy, LengthPolicy
+from bioseq.genome import Genome
+from bioseq.models import build_model
+from bioseq.predict import Predictor
+from bioseq.variants import Allele, VariantOptions, score_vcf, variant_window
+
+REPO = Path(__file__).resolve().parents[1]
+GENOME = REPO.parent / "shared" / "data" / "genomes" / "GRCh37_chr20.fa.gz"
+CONTIG, CONTIG_LENGTH = "20", 63_025_520
+WIDTH = 200
+TARGET_RATE = 5_000.0  # variants/s, model (a)
+TARGET_RATIO = 20.0  # batched / one-by-one, model (a)
+FULL = {"variants": 200_000, "naive": 500, "memory": (100_000, 1_000_000), "repeats": 1}
+SMALL = {"variants": 2_000, "naive": 50, "memory": (2_000, 20_000), "repeats": 2}
+MODELS = {  # name -> cnn hyper-parameters
+    "cnn 2x64": {"channels": [64, 64], "kernel_sizes": [7, 7], "pool": [2, 2],
+                 "head_pool": "flatten", "head_hidden": 64},
+    "cnn 3x128 (default)": {},
+}
+BASES = np.frombuffer(b"ACGT", np.uint8)
+
+
+def base_index() -> np.ndarray:
+    """Byte -> 0..3 for A, C, G, T (either case), 4 for anything else (N, IUPAC codes)."""
+    table = np.full(256, 4, np.uint8)
+    for i, base in enumerate(b"ACGT"):
+        table[base] = table[base + 32] = i
+    return table
+
+
+def read_reference() -> np.ndarray:
+    """Chr20 as (63 M,) base indices 0..4 (pysam reads the bgzip FASTA through its .gzi)."""
+    with pysam.FastaFile(str(GENOME)) as fasta:
+        sequence = fasta.fetch(CONTIG)
+    return base_index()[np.frombuffer(sequence.encode("ascii"), np.uint8)]
+
+
+def make_snvs(reference: np.ndarray, n: int, seed: int = 0
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`n` distinct sorted 0-based positions on A/C/G/T bases, their REF and ALT indices."""
+    rng = np.random.default_rng(seed)
+    picked = np.zeros(0, np.int64)
+    while len(picked) < n:
+        draw = rng.integers(0, len(reference), n + n // 4)
+        picked = np.union1d(picked, draw[reference[draw] < 4])
+    positions = np.sort(rng.choice(picked, n, replace=False))
+    refs = reference[positions]
+    alts = (refs + rng.integers(1, 4, n)) % 4
+    return positions, refs, alts
+
+
+def write_vcf(path: Path, positions: np.ndarray, refs: np.ndarray, alts: np.ndarray, *,
+              block: int = 100_000) -> Path:
+    """A VCFv4.2 of the SNVs, bgzip-compressed with pysam.tabix_compress -> `path`.gz."""
+    plain = path.with_suffix(".plain")
+    with open(plain, "wb") as handle:
+        handle.write(b"##fileformat=VCFv4.2\n"
+                     b"##contig=<ID=%s,length=%d>\n" % (CONTIG.encode(), CONTIG_LENGTH)
+                     + b"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+        for begin in range(0, len(positions), block):
+            end = begin + block
+            rows = zip((positions[begin:end] + 1).tolist(), BASES[refs[begin:end]].tolist(),
+                       BASES[alts[begin:end]].tolist(), strict=True)
+            handle.write(b"".join(b"20\t%d\t.\t%c\t%c\t.\t.\t.\n" % row for row in rows))
+    out = Path(f"{path}.gz")
+    pysam.tabix_compress(str(plain), str(out), force=True)
+    plain.unlink()
+    return out
+
+
+def make_checkpoint(tmp: Path, name: str, hparams: dict) -> Path:
+    """Build and save a binary 200-bp DNA `cnn` checkpoint (loaded back with load_model)."""
+    torch.manual_seed(0)
+    model = build_model("cnn", in_channels=4, n_outputs=1, input_length=WIDTH, **hparams)
+    path = tmp / f"{name.split()[1]}.pt"
+    save_checkpoint(path, model, alphabet="dna", encoding=EncodingPolicy(),
+                    length=LengthPolicy(length=WIDTH), task="binary",
+                    label_names=("neg", "pos"))
+    return path
+
+
+def score_one_by_one(predictor: Predictor, vcf: Path, genome: Genome) -> np.ndarray:
+    """The naive loop: per VCF record its two windows, one predict call, alt - ref."""
+    diffs = []
+    verbosity = pysam.set_verbosity(0)  # htslib: "could not retrieve index file"
+    with pysam.VariantFile(str(vcf)) as variants:
+        for record in variants:
+            for alt in record.alts:
+                allele = Allele(record.chrom, record.pos, record.id or ".", record.ref, alt,
+                                record.chrom, True)
+                ref_window, alt_window = variant_window(genome, allele, WIDTH)
+                probs = predictor.predict([ref_window, alt_window])["prob_pos"].to_numpy()
+                diffs.append(probs[1] - probs[0])
+    pysam.set_verbosity(verbosity)
+    return np.array(diffs)
+
+
+def measure_model(name: str, checkpoint: Path, vcfs: dict[str, Path], tmp: Path,
+                  size: dict, *, rc_row: bool) -> list[list]:
+    """Rows [method, variants, best s, variants/s] for one model; checks the scores agree."""
+    predictor = bioseq.load_model(checkpoint, device="cpu")
+    n, naive = size["variants"], size["naive"]
+    with Genome(GENOME) as genome:
+        score_vcf(predictor, vcfs["naive"], genome, tmp / "warm-up")  # warm-up
+        rows = []
+        for rc_average in (False, True) if rc_row else (False,):
+            options = VariantOptions(rc_average=rc_average)
+            out = tmp / f"out-rc{int(rc_average)}"
+
+            def batched(out: Path = out, options: VariantOptions = options) -> None:
+                summary = score_vcf(predictor, vcfs["main"], genome, out, options=options,
+                                    model_name=name)
+                if summary.scored != n:
+                    raise SystemExit(f"score_vcf scored {summary.scored} of {n} variants")
+
+            seconds = best_of(batched, size["repeats"])
+            label = f"score_vcf, {name}" + (", rc_average=True" if rc_average else "")
+            rows.append([label, n, seconds, n / seconds])
+        started = time.perf_counter()
+        single = score_one_by_one(predictor, vcfs["naive"], genome)
+        naive_s = time.perf_counter() - started
+    table = pd.read_csv(tmp / "out-rc0" / "scores.tsv", sep="\t", nrows=naive)
+    if not np.allclose(table["diff_pos"].to_numpy(), single, atol=1e-5):
+        raise SystemExit(f"{name}: score_vcf and the one-by-one loop disagree")
+    for out in tmp.glob("out-rc*"):
+        shutil.rmtree(out)
+    rows.append([f"naive: predict([ref, alt]) per variant, {name}", naive, naive_s,
+                 naive / naive_s])
+    return rows
+
+
+def child(vcf: str, checkpoint: str, out_dir: str) -> None:
+    """Fresh process: stream `vcf` through score_vcf; one JSON line with seconds and RSS."""
+    import_mb = _status_mb("VmRSS")
+    predictor = bioseq.load_model(checkpoint, device="cpu")
+    started = time.perf_counter()
+    with Genome(GENOME) as genome:
+        summary = score_vcf(predictor, vcf, genome, out_dir, model_name="cnn_2x64")
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "scored": summary.scored, "import_mb": import_mb,
+                      "peak_mb": _status_mb("VmHWM")}))
+
+
+def _status_mb(key: str) -> float:
+    """A memory line of /proc/self/status in MB (VmHWM is this image's peak RSS; unlike
+    ru_maxrss it does not carry over the parent's RSS from before exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory_rows(reference: np.ndarray, checkpoint: Path, tmp: Path,
+                sizes: tuple[int, ...]) -> list[list]:
+    """Rows [variants, VCF MB, s, variants/s, RSS after imports, peak RSS, peak - imports]."""
+    rows = []
+    for n in sizes:
+        vcf = write_vcf(tmp / f"memory-{n}.vcf", *make_snvs(reference, n, seed=1))
+        command = [sys.executable, __file__, "--child", str(vcf), str(checkpoint),
+                   str(tmp / "memory-out")]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode:
+            raise SystemExit(f"memory child failed:\n{result.stderr[-2000:]}")
+        found = json.loads(result.stdout.strip().splitlines()[-1])
+        if found["scored"] != n:
+            raise SystemExit(f"memory child scored {found['scored']} of {n} variants")
+        rows.append([n, vcf.stat().st_size / 1e6, found["seconds"], n / found["seconds"],
+                     found["import_mb"], found["peak_mb"], found["peak_mb"] - found["import_mb"]])
+        vcf.unlink()
+        shutil.rmtree(tmp / "memory-out")
+    return rows
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    size = SMALL if args.small else FULL
+    if not GENOME.is_file():
+        raise SystemExit(f"reference not found: {GENOME}")
+    torch.manual_seed(0)
+    print(f"bench_variant_effect: score_vcf with {WIDTH}-bp cnn models, CPU")
+    print(machine_info())
+    options = VariantOptions()
+    with tempfile.TemporaryDirectory(prefix="bioseq-bench-") as name:
+        tmp = Path(name)
+        started = time.perf_counter()
+        reference = read_reference()
+        positions, refs, alts = make_snvs(reference, size["variants"])
+        vcfs = {"main": write_vcf(tmp / "variants.vcf", positions, refs, alts),
+                "naive": write_vcf(tmp / "naive.vcf", positions[: size["naive"]],
+                                   refs[: size["naive"]], alts[: size["naive"]])}
+        print(f"input: {size['variants']:,} SNVs on {GENOME.name} chr{CONTIG} "
+              f"({vcfs['main'].stat().st_size / 1e6:.1f} MB bgzip VCF, made in "
+              f"{time.perf_counter() - started:.1f} s); naive loop on the first "
+              f"{size['naive']:,}; score_vcf batch_size={options.batch_size}, "
+              f"chunk_size={options.chunk_size}")
+        checkpoints = {model: make_checkpoint(tmp, model, hparams)
+                       for model, hparams in MODELS.items()}
+        for model, path in checkpoints.items():
+            params = bioseq.load_model(path, device="cpu").model.parameters()
+            print(f"model {model}: {sum(p.numel() for p in params):,} parameters")
+        print()
+        rows = []
+        for i, (model, path) in enumerate(checkpoints.items()):
+            rows += measure_model(model, path, vcfs, tmp, size, rc_row=i == 0)
+        print_table(["method", "variants", "best s", "variants/s"], rows)
+        print(f"\npeak memory of score_vcf, {list(MODELS)[0]} (fresh child process, VmHWM):")
+        memory = memory_rows(reference, checkpoints[list(MODELS)[0]], tmp, size["memory"])
+    print_table(["variants", "VCF MB", "s", "variants/s", "RSS after imports MB",
+                 "peak RSS MB", "peak - imports MB"], memory)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    rate, naive_rate = rows[0][3], rows[2][3]
+    ratio = rate / naive_rate
+    print(f"\nload average at the end: {load}")
+    print(f"{list(MODELS)[1]}: {rows[3][3]:,.0f} variants/s batched, "
+          f"{rows[3][3] / rows[4][3]:.1f}x its one-by-one loop")
+    print(f"target >= {TARGET_RATE:,.0f} variants/s: {'met' if rate >= TARGET_RATE else 'NOT met'}"
+          f" ({rate:,.0f} variants/s, {list(MODELS)[0]})")
+    print(f"target >= {TARGET_RATIO:.0f}x: {'met' if ratio >= TARGET_RATIO else 'NOT met'}"
+          f" ({ratio:.1f}x)")
+    print(f"ratio: {ratio:.1f}x (batched score_vcf vs one-variant-at-a-time loop, variants/s, "
+          f"{list(MODELS)[0]})")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        child(*sys.argv[2:5])
+    else:
+        main()

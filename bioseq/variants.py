@@ -1,0 +1,358 @@
+"""Variant effects: a VCF and a reference genome in, model scores of REF vs ALT windows out.
+
+Window policy (one rule for every variant type, so REF and ALT windows line up): with a
+model window of W positions and c = W // 2, the REF window holds genome bases
+[start - c, start - c + W) where `start` is the 0-based first base of REF, so REF begins at
+window position c. The ALT window keeps the same c left-flank bases, then ALT, then the
+genome after REF, cut to W. A deletion pulls in more right flank; an insertion pushes it
+out. Positions beyond a contig end are N (encoded under the model's ambiguity policy).
+
+Scores per class (or target), in the TSV and as INFO fields of the annotated VCF:
+`ref`, `alt`, `diff` = alt - ref, `abs_diff`, and `log_odds` = logit(alt) - logit(ref) with
+both clipped to [eps, 1 - eps] (classifiers) or `log2_fc` = log2(max(alt, eps) /
+max(ref, eps)) (regression); `max_abs_diff` over all classes ranks the variants.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from . import tasks
+from .data import BatchLoader
+from .errors import BioseqError
+from .genome import Genome
+from .io import atomic_path
+from .predict import Predictor, predict_scores
+from .vcf import AnnotatedVcf, VcfReader
+
+REF_MISMATCH_POLICIES = ("skip", "score")
+EPSILON = 1e-6
+_BASES = re.compile(r"^[ACGTNacgtn]+$")
+
+
+class Allele(NamedTuple):
+    """One REF/ALT pair of a VCF record (a multi-allelic record gives one per ALT)."""
+
+    chrom: str  # as in the VCF
+    pos: int  # 1-based, as in the VCF
+    id: str
+    ref: str
+    alt: str
+    contig: str  # the reference's name for chrom
+    ref_match: bool
+
+
+def variant_window(genome: Genome, allele: Allele, width: int) -> tuple[str, str]:
+    """(REF window, ALT window) of `width` bases; REF/ALT begin at position width // 2."""
+    centre, start = width // 2, allele.pos - 1
+    ref_window = genome.fetch(allele.contig, start - centre, start - centre + width)
+    right = max(width - centre - len(allele.alt), 0)
+    after = genome.fetch(allele.contig, start + len(allele.ref), start + len(allele.ref) + right)
+    alt_window = (ref_window[:centre] + allele.alt + after)[:width]
+    return ref_window, alt_window
+
+
+def ref_matches(genome: Genome, contig: str, pos: int, ref: str) -> bool:
+    """Does the genome hold REF at 1-based `pos` (case-insensitive)?"""
+    return genome.fetch(contig, pos - 1, pos - 1 + len(ref)).upper() == ref.upper()
+
+
+def effect_columns(task: str, label_names: Sequence[str], ref: np.ndarray, alt: np.ndarray, *,
+                   epsilon: float = EPSILON) -> dict[str, np.ndarray]:
+    """Scores (n, outputs) of REF and ALT windows -> named score columns (see module doc).
+    Binary models report their positive class only (the other is its complement)."""
+    if task == "binary":
+        ref, alt, label_names = ref[:, 1:], alt[:, 1:], label_names[1:]
+    columns: dict[str, np.ndarray] = {}
+    diff = alt - ref
+    for j, name in enumerate(label_names):
+        columns[f"ref_{name}"] = ref[:, j]
+        columns[f"alt_{name}"] = alt[:, j]
+        columns[f"diff_{name}"] = diff[:, j]
+        columns[f"abs_diff_{name}"] = np.abs(diff[:, j])
+        if task == "regression":
+            columns[f"log2_fc_{name}"] = (np.log2(np.maximum(alt[:, j], epsilon))
+                                          - np.log2(np.maximum(ref[:, j], epsilon)))
+        else:
+            columns[f"log_odds_{name}"] = _logit(alt[:, j], epsilon) - _logit(ref[:, j], epsilon)
+    columns["max_abs_diff"] = np.abs(diff).max(1) if len(label_names) else np.zeros(len(ref))
+    return columns
+
+
+def _logit(p: np.ndarray, epsilon: float) -> np.ndarray:
+    p = np.clip(p.astype(np.float64), epsilon, 1 - epsilon)
+    return np.log(p) - np.log1p(-p)
+
+
+def check_variant_model(predictor: Predictor, *, window: int | None, path: str) -> int:
+    """The window width a model scores variants in; refuses models that cannot."""
+    if predictor.alphabet.name != "dna":
+        raise BioseqError(f"model was trained on {predictor.alphabet.name} sequences; variant "
+                          "effects need a DNA model (a VCF is scored on a DNA reference)",
+                          path=path)
+    if predictor.task == "per_residue":
+        raise BioseqError("variant effects need a per-sequence model, not per_residue",
+                          path=path)
+    fixed = predictor.encoder.length.length
+    if fixed is not None and window is not None and window != fixed:
+        raise BioseqError(f"model takes {fixed}-bp windows; --window {window} differs", path=path)
+    width = fixed or window or predictor.encoder.length.max_length
+    if width is None:
+        raise BioseqError("model pads to the longest sequence; give the window width "
+                          "(--window N)", path=path)
+    return width
+
+
+def score_windows(predictor: Predictor, ref_windows: list[str], alt_windows: list[str], *,
+                  names: list[str], rc_average: bool = False,
+                  batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """REF and ALT windows scored together (one encode, batched forward passes) ->
+    (ref scores, alt scores), each (n, outputs) in the model's units."""
+    n = len(ref_windows)
+    width = len(ref_windows[0]) if n else 1
+    chunk = predictor.encoder.encode(names + names, ref_windows + alt_windows, width=width,
+                                     source="<variant windows>")
+    loader = BatchLoader(chunk.tokens, chunk.starts, chunk.lengths, np.arange(2 * n),
+                         batch_size=batch_size, device=predictor.device)
+    scores = predict_scores(predictor.model, loader, predictor.expander, task=predictor.task,
+                            rc_average=rc_average)
+    scores = tasks.unscale(predictor.task, scores, predictor.target_scaling)
+    return scores[:n], scores[n:]  # (n, outputs) each
+
+
+@dataclass
+class VariantSummary:
+    """What a variant-effect run did, counted per outcome."""
+
+    records: int = 0
+    alleles: int = 0
+    scored: int = 0
+    ref_mismatches: int = 0  # scored or skipped, by the ref_mismatch policy
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> alleles
+    missing_contigs: dict[str, int] = field(default_factory=dict)  # VCF contig -> records
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+
+@dataclass(frozen=True)
+class VariantOptions:
+    ref_mismatch: str = "skip"  # skip | score (with the genome's bases in the REF window)
+    rc_average: bool = False  # mean of forward and reverse-complement scores
+    window: int | None = None  # only for models that pad to the longest sequence
+    batch_size: int = 512
+    chunk_size: int = 4096  # alleles scored together; memory does not grow past a chunk
+    epsilon: float = EPSILON
+    info_prefix: str = "BIOSEQ"
+
+    def __post_init__(self) -> None:
+        if self.ref_mismatch not in REF_MISMATCH_POLICIES:
+            raise BioseqError(f"ref_mismatch must be one of {REF_MISMATCH_POLICIES}, "
+                              f"not '{self.ref_mismatch}'")
+
+
+def record_alleles(record, genome: Genome, summary: VariantSummary, *,
+                   ref_mismatch: str) -> tuple[bool | None, list[tuple[int, Allele | str]]]:
+    """Whether REF matches the genome (None: contig not in it), and for each ALT of the
+    record (ALT index, the Allele to score or the reason it is skipped)."""
+    alts = record.alts or (".",)
+    contig = genome.contig(record.chrom)
+    ref = record.ref or ""
+    match = (contig is not None and bool(_BASES.match(ref))
+             and ref_matches(genome, contig, record.pos, ref))
+    out: list[tuple[int, Allele | str]] = []
+    for k, alt in enumerate(alts):
+        if contig is None:
+            reason = "contig_not_in_reference"
+        elif alt in (".", "*") or alt.startswith("<") or "[" in alt or "]" in alt:
+            reason = "symbolic_or_missing_alt"
+        elif not _BASES.match(ref) or not _BASES.match(alt):
+            reason = "not_a_dna_allele"
+        elif not match and ref_mismatch == "skip":
+            reason = "ref_mismatch"
+        else:
+            reason = None
+        if reason is None:
+            out.append((k, Allele(record.chrom, record.pos, record.id or ".", ref, alt, contig,
+                                  match)))
+        else:
+            out.append((k, reason))
+    if contig is None:
+        summary.missing_contigs[record.chrom] = summary.missing_contigs.get(record.chrom, 0) + 1
+    summary.ref_mismatches += int(contig is not None and not match) * len(alts)
+    return (match if contig is not None else None), out
+
+
+SCORE_COLUMNS = ("chrom", "pos", "id", "ref", "alt", "ref_match")
+SKIPPED_COLUMNS = ("chrom", "pos", "id", "ref", "alt", "reason")
+
+
+def score_vcf(predictor: Predictor, vcf_path: str | os.PathLike, genome: Genome,
+              out_dir: str | os.PathLike, *, options: VariantOptions = VariantOptions(),
+              model_name: str = "model", model_checksum: str = "") -> VariantSummary:
+    """Score every REF/ALT pair of a VCF; writes into `out_dir` (replaced only on success):
+    `scores.tsv` (one row per scored variant x ALT), `skipped.tsv` (with the reason),
+    `annotated.vcf.gz` (+ `.tbi`) and `summary.json`. Streams in chunks of
+    `options.chunk_size` alleles."""
+    width = check_variant_model(predictor, window=options.window, path=model_name)
+    reader = VcfReader(vcf_path)
+    summary = VariantSummary()
+    try:
+        with atomic_path(out_dir, directory=True, marker="summary.json") as tmp:
+            run = _VariantRun(predictor, genome, width, options, summary, tmp / "scores.tsv",
+                              tmp / "skipped.tsv")
+            annotated = AnnotatedVcf(reader, tmp / "annotated.vcf.gz",
+                                     fields=info_fields(predictor, options, model_name),
+                                     meta=_model_meta(predictor, model_name, model_checksum),
+                                     prefix=options.info_prefix)
+            for records in _record_chunks(reader, options.chunk_size):
+                for record, values in zip(records, run.score(records), strict=True):
+                    annotated.write(record, values)
+            annotated.close()
+            run.close()
+            _check_scored(summary, genome, vcf_path)
+            (tmp / "summary.json").write_text(json.dumps(dataclasses.asdict(summary),
+                                                         indent=2) + "\n")
+    finally:
+        reader.close()
+    return summary
+
+
+def _record_chunks(reader: VcfReader, size: int) -> Iterator[list]:
+    chunk: list = []
+    for record in reader:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _check_scored(summary: VariantSummary, genome: Genome, vcf_path) -> None:
+    """No silent empty output: a run that scored nothing says why."""
+    if summary.scored:
+        return
+    if not summary.records:
+        raise BioseqError("the VCF has no variant records", path=str(vcf_path))
+    reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.skipped.items()))
+    hint = ""
+    if summary.missing_contigs:
+        missing = ", ".join(sorted(summary.missing_contigs))
+        hint = (f"; VCF contig(s) {missing} not in reference {genome.describe()} "
+                "(map names with --contig-alias VCF_NAME=FASTA_NAME)")
+    raise BioseqError(f"no variant could be scored ({reasons}){hint}", path=str(vcf_path))
+
+
+def info_fields(predictor: Predictor, options: VariantOptions,
+                model_name: str) -> dict[str, tuple[str, str, str]]:
+    """Column -> (Number, Type, Description) of the INFO fields the annotated VCF gains."""
+    names = predictor.label_names[1:] if predictor.task == "binary" else predictor.label_names
+    unit = "value" if predictor.task == "regression" else "probability"
+    change = "log2_fc" if predictor.task == "regression" else "log_odds"
+    change_text = ("log2(alt/ref), both clipped below at eps" if change == "log2_fc"
+                   else "logit(alt) - logit(ref), probabilities clipped to [eps, 1-eps]")
+    by = f"by bioseq model {model_name}" + (" averaged over both strands"
+                                             if options.rc_average else "")
+    fields: dict[str, tuple[str, str, str]] = {}
+    for name in names:
+        fields[f"ref_{name}"] = ("A", "Float", f"{name} {unit} of the REF window {by}")
+        fields[f"alt_{name}"] = ("A", "Float", f"{name} {unit} of the ALT window {by}")
+        fields[f"diff_{name}"] = ("A", "Float", f"{name}: alt - ref {unit} {by}")
+        fields[f"{change}_{name}"] = ("A", "Float", f"{name}: {change_text} {by}")
+    fields["max_abs_diff"] = ("A", "Float", f"largest |alt - ref| over all outputs {by}")
+    fields["ref_match"] = ("1", "Integer", "1 if REF equals the reference genome, else 0")
+    fields["skipped"] = ("A", "String", "why this ALT was not scored")
+    return fields
+
+
+def _model_meta(predictor: Predictor, model_name: str, checksum: str) -> dict[str, str]:
+    return {"ID": model_name, "Checksum": checksum or "unknown",
+            "Architecture": predictor.checkpoint.get("architecture", "unknown"),
+            "Version": predictor.checkpoint.get("bioseq_version", "unknown"),
+            "Description": "model that scored the variants of this file"}
+
+
+class _VariantRun:
+    """Scores chunks of records and streams the two tables; keeps nothing between chunks."""
+
+    def __init__(self, predictor: Predictor, genome: Genome, width: int,
+                 options: VariantOptions, summary: VariantSummary, scores_path: Path,
+                 skipped_path: Path):
+        self.predictor, self.genome, self.width = predictor, genome, width
+        self.options, self.summary = options, summary
+        self.scores = open(scores_path, "w", encoding="utf-8")
+        self.skipped = open(skipped_path, "w", encoding="utf-8")
+        self.skipped.write("\t".join(SKIPPED_COLUMNS) + "\n")
+        self.first = True
+        self.info_columns = [c for c in info_fields(predictor, options, "")
+                             if c not in ("ref_match", "skipped")]
+
+    def score(self, records: list) -> list[dict]:
+        """INFO values (column -> one per ALT) for each record of the chunk."""
+        alleles, slots, values = [], [], []
+        for i, record in enumerate(records):
+            self.summary.records += 1
+            match, entries = record_alleles(record, self.genome, self.summary,
+                                            ref_mismatch=self.options.ref_mismatch)
+            n_alts = len(entries)
+            record_values = {c: [None] * n_alts for c in self.info_columns}
+            record_values["skipped"] = [None] * n_alts
+            for k, item in entries:
+                self.summary.alleles += 1
+                if isinstance(item, str):
+                    self.summary.skip(item)
+                    record_values["skipped"][k] = item
+                    self._write_skipped(record, k, item)
+                else:
+                    alleles.append(item)
+                    slots.append((i, k))
+            if match is not None:
+                record_values["ref_match"] = int(match)
+            values.append(record_values)
+        if alleles:
+            columns = self._score_alleles(alleles)
+            for j, (i, k) in enumerate(slots):
+                for c in self.info_columns:
+                    values[i][c][k] = float(columns[c][j])
+        return values
+
+    def _score_alleles(self, alleles: list[Allele]) -> dict[str, np.ndarray]:
+        windows = [variant_window(self.genome, a, self.width) for a in alleles]
+        names = [f"{a.chrom}:{a.pos}:{a.ref}>{a.alt}" for a in alleles]
+        ref, alt = score_windows(self.predictor, [w[0] for w in windows],
+                                 [w[1] for w in windows], names=names,
+                                 rc_average=self.options.rc_average,
+                                 batch_size=self.options.batch_size)
+        columns = effect_columns(self.predictor.task, self.predictor.label_names, ref, alt,
+                                 epsilon=self.options.epsilon)
+        table = pd.DataFrame({"chrom": [a.chrom for a in alleles],
+                              "pos": [a.pos for a in alleles], "id": [a.id for a in alleles],
+                              "ref": [a.ref for a in alleles], "alt": [a.alt for a in alleles],
+                              "ref_match": [a.ref_match for a in alleles], **columns})
+        table.to_csv(self.scores, sep="\t", index=False, header=self.first, float_format="%.6g")
+        self.first = False
+        self.summary.scored += len(alleles)
+        return columns
+
+    def _write_skipped(self, record, k: int, reason: str) -> None:
+        alt = record.alts[k] if record.alts else "."
+        self.skipped.write(f"{record.chrom}\t{record.pos}\t{record.id or '.'}\t"
+                           f"{record.ref}\t{alt}\t{reason}\n")
+
+    def close(self) -> None:
+        if self.first:  # nothing scored: still a table with its header
+            self.scores.write("\t".join(SCORE_COLUMNS) + "\n")
+        self.scores.close()
+        self.skipped.close()
+

@@ -1,0 +1,259 @@
+"""Variant effects: windows checked by hand on the chr20 slice (VCF positions are 1-based),
+scores against direct predictions, skipped records, the annotated VCF read back by pysam."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pysam
+import pytest
+import torch
+
+import bioseq
+from bioseq.alphabets import get_alphabet
+from bioseq.checkpoint import save_checkpoint
+from bioseq.encoding import EncodingPolicy, LengthPolicy
+from bioseq.errors import BioseqError
+from bioseq.genome import Genome
+from bioseq.models import build_model
+from bioseq.variants import (
+    Allele,
+    VariantOptions,
+    effect_columns,
+    score_vcf,
+    score_windows,
+    variant_window,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SLICE = REPO / "resources" / "genome" / "GRCh37_chr20_1-2000000.fa.gz"
+DEMO_VCF = REPO / "resources" / "variants" / "demo.vcf"
+SHARED = REPO.parent / "shared" / "data"
+COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
+
+
+def allele(pos: int, ref: str, alt: str, *, match: bool = True) -> Allele:
+    return Allele("20", pos, ".", ref, alt, "20", match)
+
+
+@pytest.fixture(scope="module")
+def genome():
+    with Genome(SLICE) as opened:
+        yield opened
+
+
+def dna_checkpoint(path: Path, *, width: int = 60, task: str = "multiclass",
+                   labels=("EI", "IE", "N")) -> Path:
+    torch.manual_seed(0)
+    outputs = 1 if task == "binary" else len(labels)
+    model = build_model("cnn", in_channels=4, n_outputs=outputs, input_length=width,
+                        channels=[8, 8], kernel_sizes=[5, 3], pool=[2, 1])
+    save_checkpoint(path, model, alphabet="dna", encoding=EncodingPolicy(),
+                    length=LengthPolicy(length=width), task=task, label_names=tuple(labels))
+    return path
+
+
+def protein_checkpoint(path: Path) -> Path:
+    """A per-residue secondary-structure model (untrained): not usable on a VCF."""
+    model = build_model("cnn", in_channels=get_alphabet("protein").size, n_outputs=3,
+                        output="position", channels=[8], kernel_sizes=[3], pool=1)
+    save_checkpoint(path, model, alphabet="protein", encoding=EncodingPolicy(),
+                    length=LengthPolicy(max_length=100), task="per_residue",
+                    label_names=("C", "E", "H"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory):
+    path = dna_checkpoint(tmp_path_factory.mktemp("model") / "cnn.pt")
+    return bioseq.load_model(path, device="cpu")
+
+
+# Windows of 11 bases (REF/ALT start at index 5), read by hand from the slice:
+# 20:500000   AAACA|ATTTCC...        (| = the variant's first base)
+# 20:1340527  TCTGC|TGTCATATACTT
+# 20:1600125  TTGGT|GAAGAGAGAGGG
+# 20:1999998  GTCAA|AT then the end of the slice
+def test_snv_window_is_centred_on_the_vcf_position(genome):
+    assert variant_window(genome, allele(500000, "A", "C"), 11) == ("AAACAATTTCC",
+                                                                   "AAACACTTTCC")
+
+
+def test_insertion_keeps_the_left_flank_and_trims_the_right(genome):
+    ref, alt = variant_window(genome, allele(1340527, "T", "TGTC"), 11)
+    assert (ref, alt) == ("TCTGCTGTCAT", "TCTGCTGTCGT")
+
+
+def test_deletion_pulls_in_more_right_flank(genome):
+    ref, alt = variant_window(genome, allele(1600125, "GAA", "G"), 11)
+    assert (ref, alt) == ("TTGGTGAAGAG", "TTGGTGGAGAG")
+
+
+def test_window_off_the_contig_end_is_padded_with_n(genome):
+    assert variant_window(genome, allele(1999998, "A", "G"), 11) == ("GTCAAAATNNN",
+                                                                     "GTCAAGATNNN")
+    ref, alt = variant_window(genome, allele(3, "N", "A"), 11)
+    assert ref == "N" * 11 and alt == "NNNNNANNNNN"
+
+
+def test_even_width_and_long_alleles_keep_the_width(genome):
+    for width in (10, 60, 200):
+        for ref, alt in (("A", "ATTTCCAAACAAGGGTTTAAACCC" * 10), ("ATTTCCAAAC", "A")):
+            windows = variant_window(genome, allele(500000, ref, alt), width)
+            assert [len(w) for w in windows] == [width, width]
+            assert windows[0][width // 2] == "A" and windows[1][width // 2] == "A"
+
+
+def test_scores_equal_direct_predictions_of_the_windows(genome, predictor):
+    ref_window, alt_window = variant_window(genome, allele(1318045, "G", "A"), 60)
+    ref, alt = score_windows(predictor, [ref_window], [alt_window], names=["v"])
+    direct = predictor.predict([ref_window, alt_window])
+    columns = [f"prob_{c}" for c in predictor.label_names]
+    np.testing.assert_allclose(ref[0], direct[columns].to_numpy()[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(alt[0], direct[columns].to_numpy()[1], rtol=1e-5, atol=1e-6)
+
+
+def test_reverse_complement_averaging_is_strand_symmetric(genome, predictor):
+    pairs = [variant_window(genome, allele(p, r, a), 60)
+             for p, r, a in ((500000, "A", "C"), (1600125, "GAA", "G"), (1340527, "T", "TGTC"))]
+    refs, alts = [p[0] for p in pairs], [p[1] for p in pairs]
+    flipped = [[w.translate(COMPLEMENT)[::-1] for w in ws] for ws in (refs, alts)]
+    forward = score_windows(predictor, refs, alts, names=["a", "b", "c"], rc_average=True)
+    reverse = score_windows(predictor, *flipped, names=["a", "b", "c"], rc_average=True)
+    np.testing.assert_allclose(forward[0], reverse[0], atol=1e-6)
+    np.testing.assert_allclose(forward[1], reverse[1], atol=1e-6)
+    plain = score_windows(predictor, refs, alts, names=["a", "b", "c"])
+    assert not np.allclose(plain[0], forward[0])  # averaging did something
+
+
+def test_log_odds_stay_finite_at_zero_and_one():
+    ref = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]], np.float32)
+    alt = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], np.float32)
+    columns = effect_columns("multiclass", ("a", "b"), ref, alt, epsilon=1e-6)
+    bound = 2 * np.log((1 - 1e-6) / 1e-6)  # logit(1 - eps) - logit(eps)
+    np.testing.assert_allclose(columns["log_odds_a"], [bound, -bound, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(columns["diff_b"], [-1.0, 1.0, 0.0])
+    np.testing.assert_allclose(columns["max_abs_diff"], [1.0, 1.0, 0.0])
+    binary = effect_columns("binary", ("neg", "pos"), ref, alt)
+    assert "diff_neg" not in binary and list(binary["diff_pos"]) == [-1.0, 1.0, 0.0]
+    regression = effect_columns("regression", ("signal",), np.array([[2.0], [0.0]]),
+                                np.array([[8.0], [1.0]]), epsilon=1e-6)
+    np.testing.assert_allclose(regression["log2_fc_signal"], [2.0, np.log2(1e6)])
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory, predictor):
+    out = tmp_path_factory.mktemp("variants") / "out"
+    with Genome(SLICE) as genome:
+        summary = score_vcf(predictor, DEMO_VCF, genome, out, model_name="test/cnn",
+                            model_checksum="sha256:0")
+    return out, summary
+
+
+def test_demo_vcf_counts_every_record(demo_run):
+    out, summary = demo_run
+    assert summary.records == 330
+    # multi1 and star1 each have 2 ALTs
+    assert summary.alleles == 332
+    assert summary.skipped == {"symbolic_or_missing_alt": 2, "ref_mismatch": 1,
+                               "contig_not_in_reference": 1}
+    assert summary.scored == 332 - 4
+    assert summary.missing_contigs == {"21": 1}
+    assert json.loads((out / "summary.json").read_text())["scored"] == 328
+
+
+def test_skipped_file_gives_each_reason(demo_run):
+    skipped = pd.read_csv(demo_run[0] / "skipped.tsv", sep="\t", dtype=str)
+    reasons = dict(zip(skipped["id"] + ":" + skipped["alt"], skipped["reason"], strict=True))
+    assert reasons == {"symbolic1:<DEL>": "symbolic_or_missing_alt",
+                       "star1:*": "symbolic_or_missing_alt", "mismatch1:C": "ref_mismatch",
+                       "othercontig1:G": "contig_not_in_reference"}
+
+
+def test_multiallelic_records_give_one_row_per_alt(demo_run, genome, predictor):
+    scores = pd.read_csv(demo_run[0] / "scores.tsv", sep="\t", dtype={"chrom": str})
+    multi = scores[scores["id"] == "multi1"]
+    assert list(multi["alt"]) == ["C", "G"] and (multi["ref_match"]).all()
+    assert list(scores[scores["id"] == "star1"]["alt"]) == ["A"]
+    row = multi.iloc[1]
+    ref_window, alt_window = variant_window(genome, allele(500000, "A", "G"), 60)
+    direct = predictor.predict([ref_window, alt_window])
+    assert row["diff_IE"] == pytest.approx(direct["prob_IE"][1] - direct["prob_IE"][0],
+                                           abs=2e-6)
+
+
+def test_annotated_vcf_reads_back_with_declared_fields(demo_run):
+    path = demo_run[0] / "annotated.vcf.gz"
+    assert (demo_run[0] / "annotated.vcf.gz.tbi").is_file()
+    with pysam.VariantFile(str(path)) as vcf:
+        info = vcf.header.info
+        assert info["BIOSEQ_diff_EI"].number == "A" and info["BIOSEQ_diff_EI"].type == "Float"
+        assert "test/cnn" in info["BIOSEQ_diff_EI"].description
+        assert any(r.key == "bioseq_model" and "sha256:0" in str(r) for r in vcf.header.records)
+        records = {r.id: r for r in vcf.fetch("20", 499_000, 1_300_000)}  # uses the index
+    scores = pd.read_csv(demo_run[0] / "scores.tsv", sep="\t", dtype={"chrom": str})
+    expected = scores[scores["id"] == "multi1"]["diff_EI"].to_list()
+    assert records["multi1"].info["BIOSEQ_diff_EI"] == pytest.approx(expected, abs=1e-5)
+    star = records["star1"]
+    assert star.info["BIOSEQ_skipped"] == (".", "symbolic_or_missing_alt")  # "." = missing
+    assert star.info["BIOSEQ_diff_EI"][1] is None
+    assert records["mismatch1"].info["BIOSEQ_ref_match"] == 0
+    assert "BIOSEQ_diff_EI" not in records["mismatch1"].info
+    with pysam.VariantFile(str(path)) as vcf:
+        assert sum(1 for _ in vcf) == 330  # every input record, scored or not
+
+
+def test_ref_mismatch_can_be_scored_anyway(tmp_path, predictor, genome):
+    summary = score_vcf(predictor, DEMO_VCF, genome, tmp_path / "out",
+                        options=VariantOptions(ref_mismatch="score"))
+    scores = pd.read_csv(tmp_path / "out" / "scores.tsv", sep="\t", dtype={"chrom": str})
+    row = scores[scores["id"] == "mismatch1"].iloc[0]
+    assert not row["ref_match"] and summary.scored == 329
+    assert "ref_mismatch" not in summary.skipped
+
+
+def test_small_chunks_give_the_same_tables(tmp_path, predictor, genome, demo_run):
+    score_vcf(predictor, DEMO_VCF, genome, tmp_path / "out",
+              options=VariantOptions(chunk_size=7), model_name="test/cnn",
+              model_checksum="sha256:0")
+    for name in ("scores.tsv", "skipped.tsv"):
+        assert (tmp_path / "out" / name).read_text() == (demo_run[0] / name).read_text()
+
+
+def test_contig_alias_matches_chr_names(tmp_path, predictor):
+    vcf = tmp_path / "chr.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr20>\n"
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   "chr20\t500000\tv1\tA\tC\t.\t.\t.\n")
+    with Genome(SLICE) as genome, pytest.raises(BioseqError, match=r"contig\(s\) chr20 not in "
+                                                "reference.*--contig-alias"):
+        score_vcf(predictor, vcf, genome, tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+    with Genome(SLICE, aliases={"chr20": "20"}) as genome:
+        summary = score_vcf(predictor, vcf, genome, tmp_path / "out")
+    assert summary.scored == 1
+    assert "chr20\t500000\tv1\tA\tC\tTrue" in (tmp_path / "out" / "scores.tsv").read_text()
+
+
+@pytest.mark.skipif(not (SHARED / "variants").is_dir(), reason="needs ../shared/data")
+def test_shared_multiallelic_vcf_on_contig_1_is_a_clear_message(tmp_path, predictor):
+    with Genome(SLICE) as genome, pytest.raises(
+            BioseqError, match=r"multiallelic.vcf: no variant could be scored \(2 "
+                               r"contig_not_in_reference\); VCF contig\(s\) 1 not in"):
+        score_vcf(predictor, SHARED / "variants" / "multiallelic.vcf", genome, tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not (SHARED / "variants").is_dir(), reason="needs ../shared/data")
+def test_shared_indels_on_whole_chr20(tmp_path, predictor):
+    """194 indels of a plain-gzip VCF (read through a pipe) on the bgzip chr20."""
+    with Genome(SHARED / "genomes" / "GRCh37_chr20.fa.gz") as genome:
+        summary = score_vcf(predictor, SHARED / "variants" / "chr20_indels.vcf.gz", genome,
+                            tmp_path / "out")
+    assert (summary.records, summary.scored, summary.ref_mismatches) == (194, 194, 0)
+    scores = pd.read_csv(tmp_path / "out" / "scores.tsv", sep="\t")
+    lengths = scores["alt"].str.len() - scores["ref"].str.len()
+    assert (lengths != 0).all() and np.isfinite(scores["log_odds_N"]).all()
