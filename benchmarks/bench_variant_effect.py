@@ -42,7 +42,13 @@ from bioseq.encoding import EncodingPolicy, LengthPolicy
 from bioseq.genome import Genome
 from bioseq.models import build_model
 from bioseq.predict import Predictor
-from bioseq.variants import Allele, VariantOptions, score_vcf, variant_window
+from bioseq.variants import (
+    Allele,
+    VariantOptions,
+    score_vcf,
+    score_windows,
+    variant_window,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 GENOME = REPO.parent / "shared" / "data" / "genomes" / "GRCh37_chr20.fa.gz"
@@ -50,8 +56,10 @@ CONTIG, CONTIG_LENGTH = "20", 63_025_520
 WIDTH = 200
 TARGET_RATE = 5_000.0  # variants/s, model (a)
 TARGET_RATIO = 20.0  # batched / one-by-one, model (a)
-FULL = {"variants": 200_000, "naive": 500, "memory": (100_000, 1_000_000), "repeats": 1}
-SMALL = {"variants": 2_000, "naive": 50, "memory": (2_000, 20_000), "repeats": 2}
+FULL = {"variants": 200_000, "naive": 500, "windows": 50_000, "memory": (100_000, 1_000_000),
+        "repeats": 1}
+SMALL = {"variants": 2_000, "naive": 50, "windows": 2_000, "memory": (2_000, 20_000),
+         "repeats": 2}
 MODELS = {  # name -> cnn hyper-parameters
     "cnn 2x64": {"channels": [64, 64], "kernel_sizes": [7, 7], "pool": [2, 2],
                  "head_pool": "flatten", "head_hidden": 64},
@@ -135,15 +143,17 @@ def score_one_by_one(predictor: Predictor, vcf: Path, genome: Genome) -> np.ndar
     return np.array(diffs)
 
 
-def measure_model(name: str, checkpoint: Path, vcfs: dict[str, Path], tmp: Path,
-                  size: dict, *, rc_row: bool) -> list[list]:
-    """Rows [method, variants, best s, variants/s] for one model; checks the scores agree."""
+def measure_model(name: str, checkpoint: Path, vcfs: dict[str, Path], windows: list,
+                  tmp: Path, size: dict, *, extra_rows: bool) -> list[list]:
+    """Rows [method, variants, best s, variants/s] for one model; checks the scores agree.
+    `extra_rows`: also score_vcf with rc_average=True, and score_windows alone on the
+    pre-built (REF, ALT) `windows` (the encode + model part of score_vcf)."""
     predictor = bioseq.load_model(checkpoint, device="cpu")
     n, naive = size["variants"], size["naive"]
     with Genome(GENOME) as genome:
         score_vcf(predictor, vcfs["naive"], genome, tmp / "warm-up")  # warm-up
         rows = []
-        for rc_average in (False, True) if rc_row else (False,):
+        for rc_average in (False, True) if extra_rows else (False,):
             options = VariantOptions(rc_average=rc_average)
             out = tmp / f"out-rc{int(rc_average)}"
 
@@ -156,6 +166,8 @@ def measure_model(name: str, checkpoint: Path, vcfs: dict[str, Path], tmp: Path,
             seconds = best_of(batched, size["repeats"])
             label = f"score_vcf, {name}" + (", rc_average=True" if rc_average else "")
             rows.append([label, n, seconds, n / seconds])
+        if extra_rows:
+            rows.append(time_score_windows(predictor, windows, name, size["repeats"]))
         started = time.perf_counter()
         single = score_one_by_one(predictor, vcfs["naive"], genome)
         naive_s = time.perf_counter() - started
@@ -167,6 +179,30 @@ def measure_model(name: str, checkpoint: Path, vcfs: dict[str, Path], tmp: Path,
     rows.append([f"naive: predict([ref, alt]) per variant, {name}", naive, naive_s,
                  naive / naive_s])
     return rows
+
+
+def time_score_windows(predictor: Predictor, windows: list, name: str, repeats: int) -> list:
+    """score_windows alone (encode + model, no VCF, genome or output) in score_vcf's chunks."""
+    chunk, batch = VariantOptions().chunk_size, VariantOptions().batch_size
+
+    def run() -> None:
+        for begin in range(0, len(windows), chunk):
+            part = windows[begin : begin + chunk]
+            score_windows(predictor, [w[0] for w in part], [w[1] for w in part],
+                          names=[str(i) for i in range(len(part))], batch_size=batch)
+
+    seconds = best_of(run, repeats)
+    return [f"  score_windows only (encode + model), {name}", len(windows), seconds,
+            len(windows) / seconds]
+
+
+def variant_windows(positions: np.ndarray, refs: np.ndarray, alts: np.ndarray, n: int
+                    ) -> list[tuple[str, str]]:
+    """(REF, ALT) windows of the first `n` SNVs, built as score_vcf builds them."""
+    with Genome(GENOME) as genome:
+        return [variant_window(genome, Allele(CONTIG, int(pos) + 1, ".", chr(BASES[ref]),
+                                              chr(BASES[alt]), CONTIG, True), WIDTH)
+                for pos, ref, alt in zip(positions[:n], refs[:n], alts[:n], strict=True)]
 
 
 def child(vcf: str, checkpoint: str, out_dir: str) -> None:
@@ -239,26 +275,27 @@ def main() -> None:
             params = bioseq.load_model(path, device="cpu").model.parameters()
             print(f"model {model}: {sum(p.numel() for p in params):,} parameters")
         print()
-        rows = []
-        for i, (model, path) in enumerate(checkpoints.items()):
-            rows += measure_model(model, path, vcfs, tmp, size, rc_row=i == 0)
+        windows = variant_windows(positions, refs, alts, size["windows"])
+        results = [measure_model(model, path, vcfs, windows, tmp, size, extra_rows=i == 0)
+                   for i, (model, path) in enumerate(checkpoints.items())]
+        rows = [row for model_rows in results for row in model_rows]
         print_table(["method", "variants", "best s", "variants/s"], rows)
         print(f"\npeak memory of score_vcf, {list(MODELS)[0]} (fresh child process, VmHWM):")
         memory = memory_rows(reference, checkpoints[list(MODELS)[0]], tmp, size["memory"])
     print_table(["variants", "VCF MB", "s", "variants/s", "RSS after imports MB",
                  "peak RSS MB", "peak - imports MB"], memory)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    rate, naive_rate = rows[0][3], rows[2][3]
-    ratio = rate / naive_rate
+    (first, second), names = results, list(MODELS)
+    rate, ratio = first[0][3], first[0][3] / first[-1][3]  # score_vcf / naive, model (a)
     print(f"\nload average at the end: {load}")
-    print(f"{list(MODELS)[1]}: {rows[3][3]:,.0f} variants/s batched, "
-          f"{rows[3][3] / rows[4][3]:.1f}x its one-by-one loop")
+    print(f"{names[1]}: {second[0][3]:,.0f} variants/s with score_vcf, "
+          f"{second[0][3] / second[-1][3]:.1f}x its one-by-one loop")
     print(f"target >= {TARGET_RATE:,.0f} variants/s: {'met' if rate >= TARGET_RATE else 'NOT met'}"
-          f" ({rate:,.0f} variants/s, {list(MODELS)[0]})")
+          f" ({rate:,.0f} variants/s, {names[0]})")
     print(f"target >= {TARGET_RATIO:.0f}x: {'met' if ratio >= TARGET_RATIO else 'NOT met'}"
           f" ({ratio:.1f}x)")
     print(f"ratio: {ratio:.1f}x (batched score_vcf vs one-variant-at-a-time loop, variants/s, "
-          f"{list(MODELS)[0]})")
+          f"{names[0]})")
 
 
 if __name__ == "__main__":

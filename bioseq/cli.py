@@ -105,7 +105,7 @@ def cmd_variant_effect(args: argparse.Namespace) -> None:
 
     options = VariantOptions(ref_mismatch=args.ref_mismatch, rc_average=args.rc_average,
                              window=args.window, batch_size=args.batch_size,
-                             info_prefix=args.info_prefix)
+                             info_prefix=args.info_prefix, epsilon=args.epsilon)
     predictor = load_model(args.model_file, device=args.device)
     name = args.model_name or str(Path(args.model_file))
     with Genome(args.reference, aliases=parse_aliases(args.contig_alias)) as genome:
@@ -113,9 +113,18 @@ def cmd_variant_effect(args: argparse.Namespace) -> None:
                             model_name=name, model_checksum=file_checksum(args.model_file))
     log.info("%d records, %d alleles: %d scored, skipped %s; REF mismatches %d", summary.records,
              summary.alleles, summary.scored, summary.skipped or "none", summary.ref_mismatches)
+    log_variant_warnings(summary)
+
+
+def log_variant_warnings(summary) -> None:
+    if not summary.records:
+        log.warning("the VCF has no records: empty tables written")
     if summary.missing_contigs:
         log.warning("VCF contigs not in the reference (records skipped): %s; map names with "
                     "--contig-alias VCF_NAME=FASTA_NAME", summary.missing_contigs)
+    for name, (in_vcf, in_fasta) in summary.contig_length_mismatches.items():
+        log.warning("contig %s is %d bp in the VCF header but %d bp in the reference: are "
+                    "they the same genome build?", name, in_vcf, in_fasta)
 
 
 def cmd_ism(args: argparse.Namespace) -> None:
@@ -135,6 +144,9 @@ def cmd_ism(args: argparse.Namespace) -> None:
         width = check_variant_model(predictor, window=args.window, path=args.model_file)
         with Genome(args.reference, aliases=parse_aliases(args.contig_alias)) as genome:
             sequence, region = genome_window(genome, args.region, width)
+        if region != args.region.replace(",", ""):
+            log.warning("the model reads %d bp: mutating %s, the window centred on %s",
+                        width, region, args.region)
     result = saturation_mutagenesis(predictor, sequence, rc_average=args.rc_average,
                                     region=region)
     write_ism(result, args.out)
@@ -232,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="window width, for models that pad to the longest sequence")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--info-prefix", default="BIOSEQ", help="prefix of the INFO fields added")
+    p.add_argument("--epsilon", type=float, default=1e-6,
+                   help="probabilities are clipped to [eps, 1 - eps] for log_odds")
     p.add_argument("--model-name", default=None, help="name in the VCF header (default: path)")
     p.add_argument("--device", default=None)
     p.set_defaults(func=cmd_variant_effect)

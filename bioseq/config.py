@@ -365,6 +365,7 @@ class VariantEffectConfig:
     ref_mismatch: str = "skip"  # skip | score
     rc_average: bool = False
     window: int | None = None  # for models that pad to the longest sequence
+    epsilon: float = 1e-6  # probabilities clipped to [epsilon, 1 - epsilon] for log_odds
     ism_regions: tuple[str, ...] = ()  # contig:start-end, mutated in silico by each model
 
     def __post_init__(self) -> None:
@@ -382,6 +383,7 @@ class VariantEffectConfig:
                               f"FASTA name, not {self.contig_aliases!r}")
         if self.window is not None:
             _check_number("variant_effect.window", self.window, integer=True, low=1)
+        _check_number("variant_effect.epsilon", self.epsilon, low=0, high=0.49, open_low=True)
 
     def pairs(self) -> list[tuple[str, str]]:
         return [tuple(m.split("/")) for m in self.models]

@@ -51,7 +51,7 @@ class Genome:
                    "rebuild": False}
         if is_gzip(self.path):
             self._check_bgzip_indexes()
-        elif not Path(f"{self.path}.fai").is_file():
+        elif not _fresh_index(self.path, ".fai"):  # missing or older than the FASTA
             self._tmp = tempfile.TemporaryDirectory(prefix="bioseq-fai-")
             options.update(indexname=str(Path(self._tmp.name) / "index.fai"), build_index=True)
         try:
@@ -78,6 +78,10 @@ class Genome:
         if missing:
             raise BioseqError(f"bgzip FASTA is not indexed ({' and '.join(missing)} missing; "
                               "create them with 'samtools faidx')", path=str(self.path))
+        stale = [suffix for suffix in (".fai", ".gzi") if not _fresh_index(self.path, suffix)]
+        if stale:
+            raise BioseqError(f"{' and '.join(stale)} index is older than the FASTA; "
+                              "re-create it with 'samtools faidx'", path=str(self.path))
 
     def contig(self, name: str) -> str | None:
         """The reference's name for `name` (after aliases), or None when it has none."""
@@ -123,6 +127,11 @@ class Genome:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _fresh_index(path: Path, suffix: str) -> bool:
+    index = Path(f"{path}{suffix}")
+    return index.is_file() and index.stat().st_mtime >= path.stat().st_mtime
 
 
 def _names(lengths: Mapping[str, int], limit: int = 5) -> str:
@@ -187,6 +196,9 @@ def _bed_interval(fields: list[str], label_column: int | None, *, where: str,
         if len(fields) < label_column:
             raise BioseqError(f"{where}: no column {label_column} (label_column)", path=path)
         label = fields[label_column - 1]
+        if not label or any(c.isspace() for c in label):
+            raise BioseqError(f"{where}: label {label!r} (column {label_column}) is empty or "
+                              "contains spaces", path=path)
     name = fields[3] if len(fields) > 3 and label_column != 4 and fields[3] not in ("", ".") \
         else f"{fields[0]}:{start + 1}-{end}"
     return Interval(fields[0], start, end, name, label)

@@ -48,7 +48,7 @@ def saturation_mutagenesis(predictor: Predictor, sequence: str, *, rc_average: b
     loader = BatchLoader(rows, starts, lengths, np.arange(len(rows)), batch_size=batch_size,
                          device=predictor.device)
     scores = predict_scores(predictor.model, loader, predictor.expander, task=predictor.task,
-                            rc_average=rc_average)
+                            rc_average=rc_average, autocast=False)
     scores = tasks.unscale(predictor.task, scores, predictor.target_scaling)
     names = predictor.label_names
     if predictor.task == "binary":

@@ -23,7 +23,7 @@ from .io import iter_chunks, write_text_atomic
 def predict_scores(model: torch.nn.Module, loader: BatchLoader, expander: TokenExpander, *,
                    task: str, rc_average: bool = False, with_loss: bool = False,
                    class_weights: torch.Tensor | None = None, window: int | None = None,
-                   overlap: int = 0):
+                   overlap: int = 0, autocast: bool = True):
     """Scores (n, outputs) in the order of `loader.indices`, or (n, classes, width) for
     per-residue tasks (predicted in windows of `window` positions when set); with
     `with_loss` also the mean loss."""
@@ -36,11 +36,12 @@ def predict_scores(model: torch.nn.Module, loader: BatchLoader, expander: TokenE
             targets=loader.targets if with_loss else None, class_weights=class_weights)
     model.eval()
     device = next(model.parameters()).device
-    autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    precision = dict(device_type=device.type, dtype=torch.bfloat16,
+                     enabled=autocast and device.type == "cuda")
     chunks, order, total, count = [], [], 0.0, 0
     for batch in loader:
         order.append(batch.index)
-        with torch.autocast(**autocast):
+        with torch.autocast(**precision):
             logits = model(*expander(batch))
             if rc_average:
                 logits_rc = model(*expander(batch, reverse=True))

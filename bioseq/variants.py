@@ -38,6 +38,7 @@ from .vcf import AnnotatedVcf, VcfReader
 REF_MISMATCH_POLICIES = ("skip", "score")
 EPSILON = 1e-6
 _BASES = re.compile(r"^[ACGTNacgtn]+$")
+_CANONICAL = re.compile(r"^[ACGTacgt]*$")
 
 
 class Allele(NamedTuple):
@@ -58,7 +59,11 @@ def variant_window(genome: Genome, allele: Allele, width: int) -> tuple[str, str
     ref_window = genome.fetch(allele.contig, start - centre, start - centre + width)
     right = max(width - centre - len(allele.alt), 0)
     after = genome.fetch(allele.contig, start + len(allele.ref), start + len(allele.ref) + right)
-    alt_window = (ref_window[:centre] + allele.alt + after)[:width]
+    # ALT takes the case of the genome's REF bases, so that a soft-masked region stays
+    # soft-masked in both windows (models with `soft_masked: zeros` see no false change)
+    replaced = ref_window[centre : centre + len(allele.ref)]
+    alt = allele.alt.lower() if replaced[:1].islower() else allele.alt.upper()
+    alt_window = (ref_window[:centre] + alt + after)[:width]
     return ref_window, alt_window
 
 
@@ -124,8 +129,9 @@ def score_windows(predictor: Predictor, ref_windows: list[str], alt_windows: lis
                                      source="<variant windows>")
     loader = BatchLoader(chunk.tokens, chunk.starts, chunk.lengths, np.arange(2 * n),
                          batch_size=batch_size, device=predictor.device)
+    # full precision on GPUs too: effects are small differences of two scores
     scores = predict_scores(predictor.model, loader, predictor.expander, task=predictor.task,
-                            rc_average=rc_average)
+                            rc_average=rc_average, autocast=False)
     scores = tasks.unscale(predictor.task, scores, predictor.target_scaling)
     return scores[:n], scores[n:]  # (n, outputs) each
 
@@ -140,6 +146,8 @@ class VariantSummary:
     ref_mismatches: int = 0  # scored or skipped, by the ref_mismatch policy
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> alleles
     missing_contigs: dict[str, int] = field(default_factory=dict)  # VCF contig -> records
+    # VCF header contig lengths that differ from the reference's: another genome build?
+    contig_length_mismatches: dict[str, list[int]] = field(default_factory=dict)
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -159,6 +167,8 @@ class VariantOptions:
         if self.ref_mismatch not in REF_MISMATCH_POLICIES:
             raise BioseqError(f"ref_mismatch must be one of {REF_MISMATCH_POLICIES}, "
                               f"not '{self.ref_mismatch}'")
+        if not 0 < self.epsilon < 0.5:
+            raise BioseqError(f"epsilon must be in (0, 0.5), not {self.epsilon}")
 
 
 def record_alleles(record, genome: Genome, summary: VariantSummary, *,
@@ -168,16 +178,20 @@ def record_alleles(record, genome: Genome, summary: VariantSummary, *,
     alts = record.alts or (".",)
     contig = genome.contig(record.chrom)
     ref = record.ref or ""
-    match = (contig is not None and bool(_BASES.match(ref))
-             and ref_matches(genome, contig, record.pos, ref))
+    inside = contig is not None and record.pos - 1 + len(ref) <= genome.lengths[contig]
+    match = inside and bool(_BASES.match(ref)) and ref_matches(genome, contig, record.pos, ref)
     out: list[tuple[int, Allele | str]] = []
     for k, alt in enumerate(alts):
         if contig is None:
             reason = "contig_not_in_reference"
+        elif not inside:
+            reason = "outside_contig"  # a position past the end: another genome build?
         elif alt in (".", "*") or alt.startswith("<") or "[" in alt or "]" in alt:
             reason = "symbolic_or_missing_alt"
         elif not _BASES.match(ref) or not _BASES.match(alt):
             reason = "not_a_dna_allele"
+        elif alt.upper() == ref.upper():
+            reason = "alt_equals_ref"
         elif not match and ref_mismatch == "skip":
             reason = "ref_mismatch"
         else:
@@ -189,7 +203,7 @@ def record_alleles(record, genome: Genome, summary: VariantSummary, *,
             out.append((k, reason))
     if contig is None:
         summary.missing_contigs[record.chrom] = summary.missing_contigs.get(record.chrom, 0) + 1
-    summary.ref_mismatches += int(contig is not None and not match) * len(alts)
+    summary.ref_mismatches += int(inside and not match) * len(alts)
     return (match if contig is not None else None), out
 
 
@@ -206,13 +220,14 @@ def score_vcf(predictor: Predictor, vcf_path: str | os.PathLike, genome: Genome,
     `options.chunk_size` alleles."""
     width = check_variant_model(predictor, window=options.window, path=model_name)
     reader = VcfReader(vcf_path)
-    summary = VariantSummary()
+    summary = VariantSummary(contig_length_mismatches=contig_length_mismatches(reader, genome))
     try:
         with atomic_path(out_dir, directory=True, marker="summary.json") as tmp:
             run = _VariantRun(predictor, genome, width, options, summary, tmp / "scores.tsv",
                               tmp / "skipped.tsv")
             annotated = AnnotatedVcf(reader, tmp / "annotated.vcf.gz",
-                                     fields=info_fields(predictor, options, model_name),
+                                     fields=info_fields(predictor, options, model_name,
+                                                        model_checksum),
                                      meta=_model_meta(predictor, model_name, model_checksum),
                                      prefix=options.info_prefix)
             for records in _record_chunks(reader, options.chunk_size):
@@ -228,6 +243,16 @@ def score_vcf(predictor: Predictor, vcf_path: str | os.PathLike, genome: Genome,
     return summary
 
 
+def contig_length_mismatches(reader: VcfReader, genome: Genome) -> dict[str, list[int]]:
+    """VCF contig -> [length in the VCF header, length in the reference] where they differ."""
+    found = {}
+    for name, contig in reader.file.header.contigs.items():
+        target = genome.contig(name)
+        if target is not None and contig.length and contig.length != genome.lengths[target]:
+            found[name] = [int(contig.length), genome.lengths[target]]
+    return found
+
+
 def _record_chunks(reader: VcfReader, size: int) -> Iterator[list]:
     chunk: list = []
     for record in reader:
@@ -241,10 +266,8 @@ def _record_chunks(reader: VcfReader, size: int) -> Iterator[list]:
 
 def _check_scored(summary: VariantSummary, genome: Genome, vcf_path) -> None:
     """No silent empty output: a run that scored nothing says why."""
-    if summary.scored:
+    if summary.scored or not summary.records:  # a header-only VCF (an empty shard) is fine
         return
-    if not summary.records:
-        raise BioseqError("the VCF has no variant records", path=str(vcf_path))
     reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.skipped.items()))
     hint = ""
     if summary.missing_contigs:
@@ -254,16 +277,16 @@ def _check_scored(summary: VariantSummary, genome: Genome, vcf_path) -> None:
     raise BioseqError(f"no variant could be scored ({reasons}){hint}", path=str(vcf_path))
 
 
-def info_fields(predictor: Predictor, options: VariantOptions,
-                model_name: str) -> dict[str, tuple[str, str, str]]:
+def info_fields(predictor: Predictor, options: VariantOptions, model_name: str,
+                checksum: str = "") -> dict[str, tuple[str, str, str]]:
     """Column -> (Number, Type, Description) of the INFO fields the annotated VCF gains."""
     names = predictor.label_names[1:] if predictor.task == "binary" else predictor.label_names
     unit = "value" if predictor.task == "regression" else "probability"
     change = "log2_fc" if predictor.task == "regression" else "log_odds"
     change_text = ("log2(alt/ref), both clipped below at eps" if change == "log2_fc"
                    else "logit(alt) - logit(ref), probabilities clipped to [eps, 1-eps]")
-    by = f"by bioseq model {model_name}" + (" averaged over both strands"
-                                             if options.rc_average else "")
+    by = f"by bioseq model {model_name}" + (f" ({checksum[:19]})" if checksum else "") + (
+        " averaged over both strands" if options.rc_average else "")
     fields: dict[str, tuple[str, str, str]] = {}
     for name in names:
         fields[f"ref_{name}"] = ("A", "Float", f"{name} {unit} of the REF window {by}")
@@ -297,10 +320,11 @@ class _VariantRun:
         self.first = True
         self.info_columns = [c for c in info_fields(predictor, options, "")
                              if c not in ("ref_match", "skipped")]
+        self.strict = predictor.encoder.encoding.ambiguous == "error"
 
     def score(self, records: list) -> list[dict]:
         """INFO values (column -> one per ALT) for each record of the chunk."""
-        alleles, slots, values = [], [], []
+        alleles, windows, slots, values = [], [], [], []
         for i, record in enumerate(records):
             self.summary.records += 1
             match, entries = record_alleles(record, self.genome, self.summary,
@@ -310,25 +334,31 @@ class _VariantRun:
             record_values["skipped"] = [None] * n_alts
             for k, item in entries:
                 self.summary.alleles += 1
+                window = None
+                if not isinstance(item, str):
+                    window = variant_window(self.genome, item, self.width)
+                    if self.strict and not all(map(_CANONICAL.match, window)):
+                        item = "ambiguous_bases_in_window"  # the model refuses N and IUPAC
                 if isinstance(item, str):
                     self.summary.skip(item)
                     record_values["skipped"][k] = item
                     self._write_skipped(record, k, item)
                 else:
                     alleles.append(item)
+                    windows.append(window)
                     slots.append((i, k))
             if match is not None:
                 record_values["ref_match"] = int(match)
             values.append(record_values)
         if alleles:
-            columns = self._score_alleles(alleles)
+            columns = self._score_alleles(alleles, windows)
             for j, (i, k) in enumerate(slots):
                 for c in self.info_columns:
                     values[i][c][k] = float(columns[c][j])
         return values
 
-    def _score_alleles(self, alleles: list[Allele]) -> dict[str, np.ndarray]:
-        windows = [variant_window(self.genome, a, self.width) for a in alleles]
+    def _score_alleles(self, alleles: list[Allele], windows: list[tuple[str, str]]
+                       ) -> dict[str, np.ndarray]:
         names = [f"{a.chrom}:{a.pos}:{a.ref}>{a.alt}" for a in alleles]
         ref, alt = score_windows(self.predictor, [w[0] for w in windows],
                                  [w[1] for w in windows], names=names,

@@ -7,6 +7,7 @@ import gzip
 import os
 import re
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -23,26 +24,51 @@ class VcfReader:
         self.path = str(path)
         if not Path(path).is_file():
             raise BioseqError("VCF not found", path=self.path)
+        self.feeder: _GzipFeeder | None = None
+        source: object = self.path
+        if is_gzip(Path(path)) and not is_bgzf(Path(path)):
+            self.feeder = _GzipFeeder(self.path)
+            source = self.feeder.stream
         try:
             with _quiet_htslib():
-                self.file = pysam.VariantFile(_open_stream(self.path))
+                self.file = pysam.VariantFile(source)
         except (OSError, ValueError) as err:
+            if self.feeder is not None:  # the header never came: say why
+                self.feeder.check()
             raise BioseqError(f"cannot read VCF header ({_first_line(err)})",
                               path=self.path) from None
         self.records_read = 0
 
     def __iter__(self) -> Iterator[pysam.VariantRecord]:
+        """Records in file order; refuses unsorted input (the annotated VCF is indexed)."""
         records = iter(self.file)
+        seen: dict[str, int] = {}  # contig -> last position (contigs must come in blocks)
+        last = None
         with _quiet_htslib():
             while True:
                 try:
                     record = next(records)
                 except StopIteration:
+                    if self.feeder is not None:
+                        self.feeder.check()
                     return
                 except (OSError, ValueError) as err:
+                    if self.feeder is not None:  # a cut-off last line: the file is cut
+                        self.feeder.check()
                     raise BioseqError(self._malformed(err), path=self.path) from None
                 self.records_read += 1
+                chrom, pos = record.chrom, record.pos
+                if chrom != last and chrom in seen or pos < seen.get(chrom, 0):
+                    raise BioseqError(self._unsorted(chrom, pos, seen.get(chrom, 0)),
+                                      path=self.path)
+                seen[chrom], last = pos, chrom
                 yield record
+
+    def _unsorted(self, chrom: str, pos: int, before: int) -> str:
+        found = _data_line(self.path, self.records_read)
+        where = f"line {found[0]}" if found else f"record {self.records_read}"
+        return (f"{where}: VCF is not sorted ({chrom}:{pos} after {chrom}:{before}); the "
+                "annotated VCF is tabix-indexed, so sort it first (bcftools sort)")
 
     def _malformed(self, err: Exception) -> str:
         number = self.records_read + 1
@@ -56,21 +82,34 @@ class VcfReader:
         self.file.close()
 
 
-def _open_stream(path: str):
-    """A path htslib opens itself (plain, bgzip, BCF), or for plain gzip (which htslib
-    cannot open through pysam) a pipe fed by a thread that decompresses it."""
-    if not (is_gzip(Path(path)) and not is_bgzf(Path(path))):
-        return path
-    read_end, write_end = os.pipe()
+class _GzipFeeder:
+    """Plain gzip (not bgzip), which htslib cannot open through pysam: a thread
+    decompresses it into a pipe. A damaged or truncated file is an error at the end, not
+    a shorter VCF."""
 
-    def feed() -> None:
-        with contextlib.suppress(OSError, EOFError), gzip.open(path, "rb") as source, \
-                os.fdopen(write_end, "wb") as sink:
-            while block := source.read(1 << 20):
-                sink.write(block)
+    def __init__(self, path: str):
+        self.path, self.error = path, None
+        read_end, write_end = os.pipe()
+        self.stream = os.fdopen(read_end, "rb")
+        self.thread = threading.Thread(target=self._feed, args=(write_end,), daemon=True)
+        self.thread.start()
 
-    threading.Thread(target=feed, daemon=True).start()
-    return os.fdopen(read_end, "rb")
+    def _feed(self, write_end: int) -> None:
+        with os.fdopen(write_end, "wb") as sink:
+            try:
+                with gzip.open(self.path, "rb") as source:
+                    while block := source.read(1 << 16):
+                        sink.write(block)
+            except BrokenPipeError:  # the reader stopped early (an error of its own)
+                pass
+            except (OSError, EOFError, zlib.error) as err:
+                self.error = err
+
+    def check(self) -> None:
+        self.thread.join(timeout=60)
+        if self.error is not None:
+            raise BioseqError(f"damaged or truncated gzip ({_first_line(self.error)})",
+                              path=self.path)
 
 
 def _data_line(path: str, number: int) -> tuple[int, str] | None:
@@ -116,6 +155,12 @@ def _quiet_htslib():
 
 
 INFO_ID = re.compile(r"[^0-9A-Za-z_.]")
+VALID_PREFIX = re.compile(r"^[A-Za-z][0-9A-Za-z_]*$")
+
+
+def _escape(text: str) -> str:
+    """A quoted VCF header value: backslashes and double quotes escaped, one line."""
+    return " ".join(str(text).replace("\\", "\\\\").replace('"', '\\"').split())
 
 
 def info_id(prefix: str, column: str) -> str:
@@ -135,17 +180,27 @@ class AnnotatedVcf:
                  fields: dict[str, tuple[str, str, str]], meta: dict[str, str], prefix: str):
         """`fields`: column -> (Number, Type, Description); `meta`: the ##bioseq_model line."""
         self.path = Path(path)
-        declared = reader.file.header.info
-        taken = [key for key in (info_id(prefix, c) for c in fields) if key in declared]
+        if not VALID_PREFIX.match(prefix):
+            raise BioseqError(f"INFO prefix must be letters, digits and '_' starting with a "
+                              f"letter, not '{prefix}'")
+        self.keys = {column: info_id(prefix, column) for column in fields}
+        keys = list(self.keys.values())
+        clash = [c for c in fields if keys.count(self.keys[c]) > 1]
+        if clash:
+            same = [c for c in clash if self.keys[c] == self.keys[clash[0]]]
+            raise BioseqError(f"score columns {' and '.join(map(repr, same))} give the same "
+                              f"VCF INFO key {self.keys[clash[0]]}; rename the model's classes")
+        taken = [key for key in self.keys.values() if key in reader.file.header.info]
         if taken:
             raise BioseqError(f"the VCF already has INFO field {taken[0]}; choose another "
                               "--info-prefix", path=reader.path)
-        self.keys = {column: info_id(prefix, column) for column in fields}
         lines = [f"##{prefix.lower()}_model=<" + ",".join(
-            f'{k}="{v}"' if k == "Description" else f"{k}={v}" for k, v in meta.items()) + ">"]
-        lines += [f'##INFO=<ID={self.keys[c]},Number={n},Type={t},Description="{d}">'
+            f'{k}="{_escape(v)}"' for k, v in meta.items()) + ">"]
+        lines += [f'##INFO=<ID={self.keys[c]},Number={n},Type={t},Description="{_escape(d)}">'
                   for c, (n, t, d) in fields.items()]
         header = str(reader.file.header).rstrip("\n").split("\n")
+        if re.match(r"##fileformat=VCFv4\.0\s*$", header[0]):  # Number=A needs VCF 4.1+
+            header[0] = "##fileformat=VCFv4.2"
         text = "\n".join(header[:-1] + lines + header[-1:]) + "\n"
         self.handle = pysam.BGZFile(str(self.path), "wb")
         self.handle.write(text.encode())
@@ -163,10 +218,10 @@ class AnnotatedVcf:
         """Finish the bgzip file and write its tabix index (`path.tbi`)."""
         self.handle.close()
         try:
-            pysam.tabix_index(str(self.path), preset="vcf", force=True)
+            with _quiet_htslib():
+                pysam.tabix_index(str(self.path), preset="vcf", force=True)
         except (OSError, ValueError) as err:
-            raise BioseqError(f"cannot index the annotated VCF ({_first_line(err)}); is the "
-                              "input sorted by position? (bcftools sort)",
+            raise BioseqError(f"cannot index the annotated VCF ({_first_line(err)})",
                               path=str(self.path)) from None
 
 

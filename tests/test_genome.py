@@ -112,3 +112,20 @@ def test_bad_bed_lines_are_named(tmp_path):
     bed.write_text("20\t10\n")
     with pytest.raises(BioseqError, match="line 1: BED needs tab-separated chrom, start, end"):
         list(read_bed(bed))
+
+
+def test_stale_index_is_refused(tmp_path):
+    import os
+
+    for suffix in ("", ".fai", ".gzi"):
+        (tmp_path / f"g.fa.gz{suffix}").write_bytes(Path(f"{SLICE}{suffix}").read_bytes())
+    os.utime(tmp_path / "g.fa.gz.fai", (1_000_000, 1_000_000))  # older than the FASTA
+    with pytest.raises(BioseqError, match=r".fai index is older than the FASTA"):
+        Genome(tmp_path / "g.fa.gz")
+
+
+def test_bed_labels_with_spaces_are_refused(tmp_path):
+    bed = tmp_path / "l.bed"
+    bed.write_text("20\t10\t20\tx\texon start\n")
+    with pytest.raises(BioseqError, match=r"line 1: label 'exon start' \(column 5\)"):
+        list(read_bed(bed, label_column=5))

@@ -257,3 +257,105 @@ def test_shared_indels_on_whole_chr20(tmp_path, predictor):
     scores = pd.read_csv(tmp_path / "out" / "scores.tsv", sep="\t")
     lengths = scores["alt"].str.len() - scores["ref"].str.len()
     assert (lengths != 0).all() and np.isfinite(scores["log_odds_N"]).all()
+
+
+# Review cases: each once silently wrong or a crash
+def write_vcf(path: Path, rows: list[str], *, version: str = "4.2") -> Path:
+    header = (f"##fileformat=VCFv{version}\n##contig=<ID=20,length=2000000>\n"
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    path.write_text(header + "".join(row.replace(" ", "\t") + "\n" for row in rows))
+    return path
+
+
+def test_truncated_plain_gzip_vcf_is_an_error(tmp_path, predictor, genome):
+    import gzip
+
+    text = "".join(f"20\t{500000 + 7 * i}\tv{i}\tA\tC\t.\t.\t.\n" for i in range(20000))
+    data = gzip.compress(("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER"
+                          "\tINFO\n" + text).encode())
+    vcf = tmp_path / "cut.vcf.gz"
+    vcf.write_bytes(data[: int(len(data) * 0.9)])
+    with pytest.raises(BioseqError, match="cut.vcf.gz: damaged or truncated gzip"):
+        score_vcf(predictor, vcf, genome, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_unsorted_vcf_is_refused_where_it_goes_wrong(tmp_path, predictor, genome):
+    vcf = write_vcf(tmp_path / "u.vcf", ["20 500100 a A C . . .", "20 500000 b A C . . ."])
+    with pytest.raises(BioseqError, match=r"u.vcf: line 5: VCF is not sorted \(20:500000 "
+                                          r"after 20:500100\)"):
+        score_vcf(predictor, vcf, genome, tmp_path / "out")
+
+
+def test_odd_alleles_get_their_own_reasons(tmp_path, predictor, genome):
+    vcf = write_vcf(tmp_path / "odd.vcf", ["20 500000 same A A,C . . .",
+                                           "20 1999999 edge ATG A . . .",
+                                           "20 2500000 past A G . . ."])
+    summary = score_vcf(predictor, vcf, genome, tmp_path / "out")
+    skipped = pd.read_csv(tmp_path / "out" / "skipped.tsv", sep="\t", dtype=str)
+    assert dict(zip(skipped["id"], skipped["reason"], strict=True)) == {
+        "same": "alt_equals_ref", "edge": "outside_contig", "past": "outside_contig"}
+    assert summary.scored == 1 and summary.ref_mismatches == 0
+
+
+def test_model_names_and_classes_cannot_break_the_header(tmp_path, genome):
+    path = dna_checkpoint(tmp_path / "m.pt", labels=("exon start", "exon-start", "N"))
+    model = bioseq.load_model(path, device="cpu")
+    vcf = write_vcf(tmp_path / "one.vcf", ["20 500000 v A C . . ."], version="4.0")
+    name = 'my "model", v2>x\\y'
+    with pytest.raises(BioseqError, match="'ref_exon start' and 'ref_exon-start' give the"):
+        score_vcf(model, vcf, genome, tmp_path / "clash")
+    path = dna_checkpoint(tmp_path / "n.pt", labels=("EI", "IE", "N"))
+    score_vcf(bioseq.load_model(path, device="cpu"), vcf, genome, tmp_path / "out",
+              model_name=name, model_checksum="sha256:" + "ab" * 32)
+    with pysam.VariantFile(str(tmp_path / "out" / "annotated.vcf.gz")) as annotated:
+        header = str(annotated.header)
+        assert header.startswith("##fileformat=VCFv4.2")  # Number=A needs 4.1+
+        info = annotated.header.info["BIOSEQ_diff_EI"]
+        # parsed as declared (htslib falls back to String on a broken line), quotes escaped
+        assert info.type == "Float" and info.number == "A"
+        assert 'my \\"model\\", v2>x\\\\y' in info.description
+        assert "sha256:abababab" in info.description
+        record = next(iter(annotated))
+        assert isinstance(record.info["BIOSEQ_diff_EI"][0], float)
+
+
+def test_header_only_vcf_writes_empty_tables(tmp_path, predictor, genome):
+    summary = score_vcf(predictor, write_vcf(tmp_path / "empty.vcf", []), genome,
+                        tmp_path / "out")
+    assert summary.records == 0
+    assert (tmp_path / "out" / "scores.tsv").read_text().startswith("chrom\tpos")
+    assert (tmp_path / "out" / "annotated.vcf.gz.tbi").is_file()
+
+
+def test_strict_models_skip_windows_with_n(tmp_path, genome):
+    torch.manual_seed(0)
+    model = build_model("cnn", in_channels=4, n_outputs=3, input_length=60, channels=[8],
+                        kernel_sizes=[3], pool=[2])
+    save_checkpoint(tmp_path / "strict.pt", model, alphabet="dna",
+                    encoding=EncodingPolicy(ambiguous="error"), length=LengthPolicy(length=60),
+                    task="multiclass", label_names=("EI", "IE", "N"))
+    # 20:60010 is G, 10 bases after the N gap (1-60000) that its 60-bp window reaches into
+    vcf = write_vcf(tmp_path / "n.vcf", ["20 60010 gap G A . . .", "20 500000 ok A C . . ."])
+    summary = score_vcf(bioseq.load_model(tmp_path / "strict.pt", device="cpu"), vcf, genome,
+                        tmp_path / "out")
+    assert summary.scored == 1 and summary.skipped == {"ambiguous_bases_in_window": 1}
+
+
+def test_soft_masked_alt_keeps_the_genome_case(tmp_path):
+    fasta = tmp_path / "masked.fa"
+    fasta.write_text(">m\nACGTACGTACgtacgtacgtACGTACGT\n")
+    with Genome(fasta) as masked:
+        ref, alt = variant_window(masked, Allele("m", 13, ".", "A", "C", "m", True), 7)
+        assert (ref, alt) == ("Cgtacgt", "Cgtccgt")  # the replaced base is lower case
+        ref, alt = variant_window(masked, Allele("m", 5, ".", "A", "G", "m", True), 7)
+        assert (ref, alt) == ("CGTACGT", "CGTGCGT")
+
+
+def test_vcf_contig_lengths_are_compared_with_the_reference(tmp_path, predictor, genome):
+    vcf = tmp_path / "b38.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=20,length=64444167>\n"
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   "20\t500000\tv\tA\tC\t.\t.\t.\n")
+    summary = score_vcf(predictor, vcf, genome, tmp_path / "out")
+    assert summary.contig_length_mismatches == {"20": [64444167, 2000000]}

@@ -74,13 +74,36 @@ def _variant_effects(folder: Path, missing: list[str]) -> dict | None:
     if not scores_path.is_file():
         missing.append(f"{folder}: scores.tsv")
         return {"summary": summary, "figure": None, "top": [], "columns": []}
-    scores = pd.read_csv(scores_path, sep="\t", dtype={"chrom": str, "id": str})
-    top = scores.nlargest(TOP_VARIANTS, "max_abs_diff")
-    columns = ["chrom", "pos", "id", "ref", "alt",
-               *(c for c in scores.columns if c.startswith(("diff_", "log_odds_", "log2_fc_"))),
-               "max_abs_diff"]
-    return {"summary": summary, "top": top[columns].to_dict("records"), "columns": columns,
-            "figure": plots.data_uri(plots.variant_scores(scores, title=str(folder.parent.name)))}
+    top, sample = variant_score_digest(scores_path)
+    return {"summary": summary, "top": top.to_dict("records"), "columns": list(top.columns),
+            "figure": plots.data_uri(plots.variant_scores(sample, title=str(folder.parent.name)))}
+
+
+def variant_score_digest(path: str | os.PathLike, *, top: int = TOP_VARIANTS,
+                         points: int = 50_000, chunk_rows: int = 200_000
+                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the `top` variants by max_abs_diff, up to about `points` rows to plot: the largest
+    effects plus an even sample of the rest), read in chunks so that memory does not grow
+    with the table."""
+    best, sample, seen = None, [], 0
+    rng = np.random.default_rng(0)
+    for chunk in pd.read_csv(path, sep="\t", dtype={"chrom": str, "id": str},
+                             chunksize=chunk_rows):
+        columns = ["chrom", "pos", "id", "ref", "alt",
+                   *(c for c in chunk.columns if c.startswith(("diff_", "log_odds_",
+                                                              "log2_fc_"))), "max_abs_diff"]
+        chunk = chunk[columns]
+        best = pd.concat([best, chunk]).nlargest(max(top, points // 5), "max_abs_diff") \
+            if best is not None else chunk.nlargest(max(top, points // 5), "max_abs_diff")
+        seen += len(chunk)
+        sample.append(chunk.sample(n=min(len(chunk), points), random_state=rng))
+    if best is None:
+        empty = pd.DataFrame(columns=["chrom", "pos", "id", "ref", "alt", "max_abs_diff"])
+        return empty, empty
+    rest = pd.concat(sample)
+    rest = rest.sample(n=min(len(rest), points - len(best)), random_state=rng)
+    plotted = pd.concat([best, rest]).drop_duplicates(["chrom", "pos", "ref", "alt"])
+    return best.head(top), plotted.sort_values(["chrom", "pos"], kind="stable")
 
 
 def _ism(folder: Path) -> list[dict]:

@@ -1,6 +1,7 @@
 """Snakemake wrapper: in-silico saturation mutagenesis of one region with one model, and
 its heat map (logic: bioseq.mutagenesis)."""
 
+import logging
 from pathlib import Path
 
 from bioseq.checkpoint import load_model
@@ -19,6 +20,9 @@ def step() -> None:
     width = check_variant_model(predictor, window=settings.window, path=sm.input.model)
     with Genome(settings.reference, aliases=settings.contig_aliases) as genome:
         sequence, region = genome_window(genome, sm.params.region, width)
+    if region != sm.params.region.replace(",", ""):
+        logging.getLogger("bioseq").warning("the model reads %d bp: mutating %s, the window "
+                                            "centred on %s", width, region, sm.params.region)
     result = saturation_mutagenesis(predictor, sequence, rc_average=settings.rc_average,
                                     region=region)
     write_ism(result, Path(sm.output.meta).parent)
