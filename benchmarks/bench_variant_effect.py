@@ -6,11 +6,16 @@ avoid N bases, REF = the reference base upper-cased, ALT another base; bgzip) is
 end to end by `bioseq.variants.score_vcf` (VCF read, REF check, windows, encoding, model,
 scores.tsv, skipped.tsv, bgzip + tabix annotated VCF, summary.json) with two saved and
 reloaded, untrained 200-bp `cnn` checkpoints: (a) 2 x 64 channels with a flatten head
-(the demo config's model; the issue #4 targets are checked on it) and (b) the default
-3 x 128 channels. The baseline is what a user's loop does: read each record with pysam,
-build its REF and ALT windows (`variant_window`), one `predict([ref, alt])` call per
-variant, alt - ref; it writes no files, and is run on the first few hundred variants.
-Batched and one-by-one scores are checked to agree.
+(the `cnn` of config.yaml; the issue #4 targets are checked on it) and (b) the default
+3 x 128 channels, with score_vcf's default options. A row `score_windows only` times the
+encode + model part alone on pre-built windows. The baseline is what a user's loop does:
+read each record with pysam, build its REF and ALT windows (`variant_window`), one
+`predict([ref, alt])` call per variant, alt - ref; it writes no files, and is run on the
+first few hundred variants. Batched and one-by-one scores are checked to agree.
+
+`others (cores)` is the CPU time other processes used while a row ran (from /proc/stat):
+with two torch threads on a two-core machine, another process on one core can make torch
+several times slower, so rows with others > 0.1 are not clean measurements.
 
 Memory: fresh child processes stream VCFs of two sizes (1,000,000 variants in the full
 run) through score_vcf; peak RSS (VmHWM) minus the RSS after imports should not grow with
@@ -66,6 +71,34 @@ MODELS = {  # name -> cnn hyper-parameters
     "cnn 3x128 (default)": {},
 }
 BASES = np.frombuffer(b"ACGT", np.uint8)
+
+
+class Others:
+    """CPU time other processes used while the block ran, in cores (0 = the machine was
+    ours, 1 = another process kept one core busy): the machine's busy time from /proc/stat
+    minus this process's and its children's (os.times)."""
+
+    def __enter__(self) -> Others:
+        self.cores = float("nan")
+        self._start = (time.perf_counter(), *_cpu_seconds())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        wall, busy, own = (b - a for a, b in zip(self._start, (time.perf_counter(),
+                                                                *_cpu_seconds()), strict=True))
+        self.cores = max(busy - own, 0.0) / wall if wall > 0 else float("nan")
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """(busy CPU seconds of the whole machine, CPU seconds of this process + children)."""
+    own = os.times()
+    own_s = own.user + own.system + own.children_user + own.children_system
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    except (OSError, ValueError):  # not on Linux
+        return float("nan"), own_s
+    user, nice, system, _idle, _iowait, irq, softirq = fields
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK"), own_s
 
 
 def base_index() -> np.ndarray:
@@ -163,21 +196,23 @@ def measure_model(name: str, checkpoint: Path, vcfs: dict[str, Path], windows: l
                 if summary.scored != n:
                     raise SystemExit(f"score_vcf scored {summary.scored} of {n} variants")
 
-            seconds = best_of(batched, size["repeats"])
+            with Others() as others:
+                seconds = best_of(batched, size["repeats"])
             label = f"score_vcf, {name}" + (", rc_average=True" if rc_average else "")
-            rows.append([label, n, seconds, n / seconds])
+            rows.append([label, n, seconds, n / seconds, f"{others.cores:.2f}"])
         if extra_rows:
             rows.append(time_score_windows(predictor, windows, name, size["repeats"]))
-        started = time.perf_counter()
-        single = score_one_by_one(predictor, vcfs["naive"], genome)
-        naive_s = time.perf_counter() - started
+        with Others() as others:
+            started = time.perf_counter()
+            single = score_one_by_one(predictor, vcfs["naive"], genome)
+            naive_s = time.perf_counter() - started
     table = pd.read_csv(tmp / "out-rc0" / "scores.tsv", sep="\t", nrows=naive)
     if not np.allclose(table["diff_pos"].to_numpy(), single, atol=1e-5):
         raise SystemExit(f"{name}: score_vcf and the one-by-one loop disagree")
     for out in tmp.glob("out-rc*"):
         shutil.rmtree(out)
     rows.append([f"naive: predict([ref, alt]) per variant, {name}", naive, naive_s,
-                 naive / naive_s])
+                 naive / naive_s, f"{others.cores:.2f}"])
     return rows
 
 
@@ -191,9 +226,10 @@ def time_score_windows(predictor: Predictor, windows: list, name: str, repeats: 
             score_windows(predictor, [w[0] for w in part], [w[1] for w in part],
                           names=[str(i) for i in range(len(part))], batch_size=batch)
 
-    seconds = best_of(run, repeats)
+    with Others() as others:
+        seconds = best_of(run, repeats)
     return [f"  score_windows only (encode + model), {name}", len(windows), seconds,
-            len(windows) / seconds]
+            len(windows) / seconds, f"{others.cores:.2f}"]
 
 
 def variant_windows(positions: np.ndarray, refs: np.ndarray, alts: np.ndarray, n: int
@@ -234,14 +270,16 @@ def memory_rows(reference: np.ndarray, checkpoint: Path, tmp: Path,
         vcf = write_vcf(tmp / f"memory-{n}.vcf", *make_snvs(reference, n, seed=1))
         command = [sys.executable, __file__, "--child", str(vcf), str(checkpoint),
                    str(tmp / "memory-out")]
-        result = subprocess.run(command, capture_output=True, text=True)
+        with Others() as others:
+            result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode:
             raise SystemExit(f"memory child failed:\n{result.stderr[-2000:]}")
         found = json.loads(result.stdout.strip().splitlines()[-1])
         if found["scored"] != n:
             raise SystemExit(f"memory child scored {found['scored']} of {n} variants")
         rows.append([n, vcf.stat().st_size / 1e6, found["seconds"], n / found["seconds"],
-                     found["import_mb"], found["peak_mb"], found["peak_mb"] - found["import_mb"]])
+                     found["import_mb"], found["peak_mb"], found["peak_mb"] - found["import_mb"],
+                     f"{others.cores:.2f}"])
         vcf.unlink()
         shutil.rmtree(tmp / "memory-out")
     return rows
@@ -279,11 +317,12 @@ def main() -> None:
         results = [measure_model(model, path, vcfs, windows, tmp, size, extra_rows=i == 0)
                    for i, (model, path) in enumerate(checkpoints.items())]
         rows = [row for model_rows in results for row in model_rows]
-        print_table(["method", "variants", "best s", "variants/s"], rows)
+        print_table(["method", "variants", "best s", "variants/s", "others (cores)"], rows)
+        print("(others (cores): CPU other processes used during the row; > 0.1 = contended)")
         print(f"\npeak memory of score_vcf, {list(MODELS)[0]} (fresh child process, VmHWM):")
         memory = memory_rows(reference, checkpoints[list(MODELS)[0]], tmp, size["memory"])
     print_table(["variants", "VCF MB", "s", "variants/s", "RSS after imports MB",
-                 "peak RSS MB", "peak - imports MB"], memory)
+                 "peak RSS MB", "peak - imports MB", "others (cores)"], memory)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     (first, second), names = results, list(MODELS)
     rate, ratio = first[0][3], first[0][3] / first[-1][3]  # score_vcf / naive, model (a)

@@ -160,9 +160,10 @@ def test_per_residue_dataset_runs_with_its_test_set(tiny_run):
 def test_report_names_every_model(tiny_run):
     workdir, _, _ = tiny_run
     html = (workdir / "results/report.html").read_text()
-    assert "Dataset: splice" in html
+    assert "<h3>splice</h3>" in html and "<h3>splice: leaderboard (test split)</h3>" in html
     for model in TINY_MODELS:
-        assert f"<h4>splice / {model}</h4>" in html
+        assert f"<h4>splice / {model}</h4>" in html  # evaluation
+        assert f"<h3>splice / {model}</h3>" in html  # training
     assert "Missing from this run" not in html
 
 
@@ -230,6 +231,27 @@ def test_demo_pipeline_reaches_target_accuracy(tmp_path):
                           .read_text())
     assert variants["scored"] == 328 and variants["missing_contigs"] == {"21": 1}
     assert (tmp_path / "results/splice/cnn/ism/20_1318016-1318075/ism.png").is_file()
+    check_demo_report_in_chromium(tmp_path / "results" / "report.html")
+
+
+def check_demo_report_in_chromium(report: Path) -> None:
+    """The demo's page in real headless Chromium; the screenshot is kept under results/."""
+    from test_report import SECTIONS, browser_available, open_in_chromium
+
+    if not browser_available():
+        pytest.skip("needs /usr/bin/chromium and playwright")
+    shot = REPO / "results" / "report_screenshot.png"
+    seen = open_in_chromium(report, search="DONOR-1", screenshot=shot)
+    assert seen["errors"] == [] and seen["dialogs"] == [] and seen["outside"] == []
+    assert tuple(seen["sections"]) == SECTIONS
+    assert seen["count_before"] == "3190 of 3190 rows"
+    matching = int(seen["count_after"].split()[0])
+    assert 0 < matching < 3190 and all("DONOR-1" in cell for cell in seen["cells"])
+    assert shot.stat().st_size > 10_000
+    html = report.read_text()
+    for heading in ("Variant effects: splice / cnn", "In-silico mutagenesis: 20:1318016",
+                    "per-residue tracks", "reliability diagram for cnn"):
+        assert heading in html
 
 
 def check_demo_secondary_structure(results: Path, models: list[str]) -> None:

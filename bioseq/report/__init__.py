@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import platform
+import subprocess
 from pathlib import Path
 
 import jinja2
@@ -20,11 +21,11 @@ import pandas as pd
 from .. import __version__
 from ..config import dataset_config, dataset_models
 from ..io import write_text_atomic
-from . import plots
+from . import evaluation, plots
 
 _SUMMARY_METRICS = ("q3", "q8", "accuracy", "balanced_accuracy", "mcc", "macro_f1", "auroc",
                     "auprc", "protein_accuracy_mean", "subset_accuracy", "pearson",
-                    "spearman", "r2", "mse")
+                    "spearman", "r2", "mse", "ece")
 _NOT_MODELS = ("encoded", "test_sets")  # dataset-level folders beside the model folders
 
 
@@ -57,12 +58,32 @@ def _model_section(dataset: str, model_dir: Path, missing: list[str]) -> dict:
         missing.append(f"{dataset}/{model_dir.name}: learning curves (history.tsv)")
     section["summary"] = {k: metrics.get(k) for k in _SUMMARY_METRICS
                           if metrics and metrics.get(k) is not None}
+    section.update(_test_figures(model_dir, metrics, section["summary"]))
     section["variants"] = _variant_effects(model_dir / "variant_effect", missing)
     section["ism"] = _ism(model_dir / "ism")
     return section
 
 
 TOP_VARIANTS = 15
+
+
+def _test_figures(model_dir: Path, metrics: dict | None, summary: dict) -> dict:
+    """ROC/PR curves and the reliability diagram of a classifier's test predictions; its
+    expected calibration error joins the summary metrics."""
+    found = {"roc": None, "calibration": None}
+    path = model_dir / "test_predictions.tsv"
+    if not metrics or metrics.get("task") not in ("binary", "multiclass") or not path.is_file():
+        return found
+    frame = pd.read_csv(path, sep="\t", dtype={"id": str, "label": str},
+                        keep_default_na=False)
+    if "label" not in frame or not evaluation.probability_columns(frame) or frame.empty:
+        return found
+    result = evaluation.calibration(frame)
+    summary["ece"] = result["ece"]
+    found["roc"] = plots.data_uri(evaluation.curves_figure(frame, title=model_dir.name))
+    found["calibration"] = plots.data_uri(evaluation.calibration_figure(
+        result, title=model_dir.name))
+    return found
 
 
 def _variant_effects(folder: Path, missing: list[str]) -> dict | None:
@@ -135,6 +156,31 @@ def _test_sets(model_dir: Path) -> list[dict]:
     return found
 
 
+def _best_model(models: list[dict], metric_names: list[str]) -> str | None:
+    """The model with the highest first summary metric (lowest for mse and ece)."""
+    if not metric_names:
+        return models[0]["name"] if models else None
+    key = metric_names[0]
+    scored = [m for m in models if m["summary"].get(key) is not None]
+    if not scored:
+        return None
+    sign = -1 if key in ("mse", "ece") else 1
+    return max(scored, key=lambda m: sign * m["summary"][key])["name"]
+
+
+def _predictions(dataset_dir: Path, best: str | None, meta: dict | None) -> dict:
+    """The best model's predictions table, or per-residue tracks, for the page."""
+    if best is None:
+        return {"predictions": None, "tracks": []}
+    model_dir = dataset_dir / best
+    if meta and meta.get("task") == "per_residue":
+        return {"predictions": None,
+                "tracks": evaluation.residue_tracks(model_dir / "test_predictions.tsv")}
+    return {"predictions": evaluation.prediction_rows(model_dir / "predictions.tsv",
+                                                      model_dir / "test_predictions.tsv"),
+            "tracks": []}
+
+
 def collect(results_dir: str | os.PathLike,
             selection: dict[str, list[str]] | None = None) -> dict:
     """Everything the page shows, gathered from a results folder; `selection` (dataset ->
@@ -156,11 +202,35 @@ def collect(results_dir: str | os.PathLike,
         models = [_model_section(dataset_dir.name, d, missing) for d in model_dirs]
         metric_names = sorted({k for m in models for k in m["summary"]},
                               key=_SUMMARY_METRICS.index)
+        best = _best_model(models, metric_names)
+        lengths_path = dataset_dir / "encoded" / "lengths.npy"
+        lengths = (plots.data_uri(plots.length_histogram(np.load(lengths_path),
+                                                         title=dataset_dir.name))
+                   if lengths_path.is_file() else None)
         datasets.append({"name": dataset_dir.name, "meta": meta, "models": models,
-                         "metric_names": metric_names})
+                         "metric_names": metric_names, "best": best, "lengths": lengths,
+                         **_predictions(dataset_dir, best, meta)})
     if not datasets:
         missing.append(f"no results found under {results_dir}")
     return {"datasets": datasets, "missing": missing}
+
+
+def _git_commit() -> str | None:
+    """The checkout's commit (with '+changes' when the tree differs), if this is one."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+changes" if dirty else "") if commit else None
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
 
 
 def build_report(results_dir: str | os.PathLike, out_path: str | os.PathLike, *,
@@ -178,7 +248,8 @@ def build_report(results_dir: str | os.PathLike, out_path: str | os.PathLike, *,
         **collect(results_dir, selection),
         provenance={"bioseq_version": __version__, "python": platform.python_version(),
                     "machine": f"{platform.machine()} {platform.system()} ({os.cpu_count()} cpus)",
-                    "date": datetime.datetime.now().isoformat(timespec="seconds")},
+                    "date": datetime.datetime.now().isoformat(timespec="seconds"),
+                    "commit": _git_commit(), "torch": _torch_version()},
         config_text=json.dumps(config, indent=2, default=str) if config else None,
     )
     write_text_atomic(out_path, page)

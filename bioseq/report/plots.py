@@ -128,6 +128,17 @@ def ism_heatmap(result, *, output: int | None = None, title: str = "") -> plt.Fi
     return fig
 
 
+def length_histogram(lengths: np.ndarray, *, title: str = "") -> plt.Figure:
+    """Sequence lengths of a data set (after any trimming)."""
+    fig, axis = plt.subplots(figsize=(4.5, 2.6), constrained_layout=True)
+    low, high = int(lengths.min(initial=0)), int(lengths.max(initial=1))
+    axis.hist(lengths, bins=min(50, max(1, high - low + 1)), color="tab:blue")
+    axis.set_xlabel("length")
+    axis.set_ylabel("records")
+    axis.set_title(f"{title}: {len(lengths):,} records" if title else "", fontsize=9)
+    return fig
+
+
 def message(text: str) -> plt.Figure:
     """A small figure holding only a sentence, where a plot does not apply."""
     fig, axis = plt.subplots(figsize=(4, 1.2))
