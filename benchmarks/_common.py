@@ -58,6 +58,15 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def status_mb(key: str) -> float:
+    """A memory line of /proc/self/status in MB (VmHWM is this image's peak RSS; unlike
+    ru_maxrss it does not carry over the parent's RSS from before exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def best_of(fn: Callable[[], object], repeats: int) -> float:
     """Best wall-clock seconds of `repeats` calls of `fn` (time.perf_counter)."""
     best = float("inf")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import best_of, machine_info, parse_args, print_table, write_fasta
+from _common import best_of, machine_info, parse_args, print_table, status_mb, write_fasta
 from Bio import SeqIO
 
 from bioseq.alphabets import get_alphabet
@@ -121,20 +121,11 @@ def child(mode: str, fasta: str, chunk: str, extra: str) -> None:
         encoder = new_encoder()
         print(json.dumps({"seconds": best_of(lambda: encode_all(encoder, chunks), int(extra))}))
         return
-    import_mb = _status_mb("VmRSS")
+    import_mb = status_mb("VmRSS")
     started = time.perf_counter()
     encode_dataset(config_for(Path(fasta)), extra, chunk_characters=int(chunk))
     seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "import_mb": import_mb, "peak_mb": _status_mb("VmHWM")}))
-
-
-def _status_mb(key: str) -> float:
-    """A memory line of /proc/self/status in MB (VmHWM is this image's peak RSS; unlike
-    ru_maxrss it does not carry over the parent's RSS from before exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    print(json.dumps({"seconds": seconds, "import_mb": import_mb, "peak_mb": status_mb("VmHWM")}))
 
 
 def run_child(*args: object) -> dict:

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import pysam
 import torch
-from _common import best_of, machine_info, parse_args, print_table
+from _common import best_of, machine_info, parse_args, print_table, status_mb
 
 import bioseq
 from bioseq.checkpoint import save_checkpoint
@@ -56,8 +56,12 @@ from bioseq.variants import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-GENOME = REPO.parent / "shared" / "data" / "genomes" / "GRCh37_chr20.fa.gz"
-CONTIG, CONTIG_LENGTH = "20", 63_025_520
+WHOLE_CHR20 = REPO.parent / "shared" / "data" / "genomes" / "GRCh37_chr20.fa.gz"
+# without the shared data (a bare clone, CI) the demo's 2 Mb slice of chr20 stands in
+GENOME = WHOLE_CHR20 if WHOLE_CHR20.is_file() else \
+    REPO / "resources" / "genome" / "GRCh37_chr20_1-2000000.fa.gz"
+CONTIG = "20"
+CONTIG_LENGTH = 63_025_520 if GENOME == WHOLE_CHR20 else 2_000_000
 WIDTH = 200
 TARGET_RATE = 5_000.0  # variants/s, model (a)
 TARGET_RATIO = 20.0  # batched / one-by-one, model (a)
@@ -133,16 +137,17 @@ def make_snvs(reference: np.ndarray, n: int, seed: int = 0
 def write_vcf(path: Path, positions: np.ndarray, refs: np.ndarray, alts: np.ndarray, *,
               block: int = 100_000) -> Path:
     """A VCFv4.2 of the SNVs, bgzip-compressed with pysam.tabix_compress -> `path`.gz."""
-    plain = path.with_suffix(".plain")
+    plain, contig = path.with_suffix(".plain"), CONTIG.encode()
     with open(plain, "wb") as handle:
         handle.write(b"##fileformat=VCFv4.2\n"
-                     b"##contig=<ID=%s,length=%d>\n" % (CONTIG.encode(), CONTIG_LENGTH)
+                     b"##contig=<ID=%s,length=%d>\n" % (contig, CONTIG_LENGTH)
                      + b"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
         for begin in range(0, len(positions), block):
             end = begin + block
             rows = zip((positions[begin:end] + 1).tolist(), BASES[refs[begin:end]].tolist(),
                        BASES[alts[begin:end]].tolist(), strict=True)
-            handle.write(b"".join(b"20\t%d\t.\t%c\t%c\t.\t.\t.\n" % row for row in rows))
+            handle.write(b"".join(b"%s\t%d\t.\t%c\t%c\t.\t.\t.\n" % (contig, *row)
+                                  for row in rows))
     out = Path(f"{path}.gz")
     pysam.tabix_compress(str(plain), str(out), force=True)
     plain.unlink()
@@ -164,15 +169,17 @@ def score_one_by_one(predictor: Predictor, vcf: Path, genome: Genome) -> np.ndar
     """The naive loop: per VCF record its two windows, one predict call, alt - ref."""
     diffs = []
     verbosity = pysam.set_verbosity(0)  # htslib: "could not retrieve index file"
-    with pysam.VariantFile(str(vcf)) as variants:
-        for record in variants:
-            for alt in record.alts:
-                allele = Allele(record.chrom, record.pos, record.id or ".", record.ref, alt,
-                                record.chrom, True)
-                ref_window, alt_window = variant_window(genome, allele, WIDTH)
-                probs = predictor.predict([ref_window, alt_window])["prob_pos"].to_numpy()
-                diffs.append(probs[1] - probs[0])
-    pysam.set_verbosity(verbosity)
+    try:
+        with pysam.VariantFile(str(vcf)) as variants:
+            for record in variants:
+                for alt in record.alts:
+                    allele = Allele(record.chrom, record.pos, record.id or ".", record.ref,
+                                    alt, record.chrom, True)
+                    ref_window, alt_window = variant_window(genome, allele, WIDTH)
+                    probs = predictor.predict([ref_window, alt_window])["prob_pos"].to_numpy()
+                    diffs.append(probs[1] - probs[0])
+    finally:
+        pysam.set_verbosity(verbosity)
     return np.array(diffs)
 
 
@@ -243,23 +250,14 @@ def variant_windows(positions: np.ndarray, refs: np.ndarray, alts: np.ndarray, n
 
 def child(vcf: str, checkpoint: str, out_dir: str) -> None:
     """Fresh process: stream `vcf` through score_vcf; one JSON line with seconds and RSS."""
-    import_mb = _status_mb("VmRSS")
+    import_mb = status_mb("VmRSS")
     predictor = bioseq.load_model(checkpoint, device="cpu")
     started = time.perf_counter()
     with Genome(GENOME) as genome:
         summary = score_vcf(predictor, vcf, genome, out_dir, model_name="cnn_2x64")
     seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds, "scored": summary.scored, "import_mb": import_mb,
-                      "peak_mb": _status_mb("VmHWM")}))
-
-
-def _status_mb(key: str) -> float:
-    """A memory line of /proc/self/status in MB (VmHWM is this image's peak RSS; unlike
-    ru_maxrss it does not carry over the parent's RSS from before exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+                      "peak_mb": status_mb("VmHWM")}))
 
 
 def memory_rows(reference: np.ndarray, checkpoint: Path, tmp: Path,

@@ -242,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="average forward and reverse-complement scores")
     p.add_argument("--window", type=int, default=None,
                    help="window width, for models that pad to the longest sequence")
-    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="windows per forward pass (default: 128 on CPU, 512 on CUDA)")
     p.add_argument("--info-prefix", default="BIOSEQ", help="prefix of the INFO fields added")
     p.add_argument("--epsilon", type=float, default=1e-6,
                    help="probabilities are clipped to [eps, 1 - eps] for log_odds")

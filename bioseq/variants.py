@@ -120,11 +120,13 @@ def check_variant_model(predictor: Predictor, *, window: int | None, path: str) 
 
 def score_windows(predictor: Predictor, ref_windows: list[str], alt_windows: list[str], *,
                   names: list[str], rc_average: bool = False,
-                  batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+                  batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """REF and ALT windows scored together (one encode, batched forward passes) ->
     (ref scores, alt scores), each (n, outputs) in the model's units."""
     n = len(ref_windows)
     width = len(ref_windows[0]) if n else 1
+    if batch_size is None:  # CPU caches favour small batches; GPUs large ones
+        batch_size = 512 if predictor.device.type == "cuda" else 128
     chunk = predictor.encoder.encode(names + names, ref_windows + alt_windows, width=width,
                                      source="<variant windows>")
     loader = BatchLoader(chunk.tokens, chunk.starts, chunk.lengths, np.arange(2 * n),
@@ -158,7 +160,7 @@ class VariantOptions:
     ref_mismatch: str = "skip"  # skip | score (with the genome's bases in the REF window)
     rc_average: bool = False  # mean of forward and reverse-complement scores
     window: int | None = None  # only for models that pad to the longest sequence
-    batch_size: int = 512
+    batch_size: int | None = None  # None: 128 on CPU, 512 on CUDA
     chunk_size: int = 4096  # alleles scored together; memory does not grow past a chunk
     epsilon: float = EPSILON
     info_prefix: str = "BIOSEQ"

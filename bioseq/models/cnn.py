@@ -48,11 +48,15 @@ class ConvBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # zeroing padding after every layer keeps it from leaking into real positions
-        x = F.relu(self.norm(self.conv(x), mask)) * mask.unsqueeze(1)
+        # zeroing padding after every layer keeps it from leaking into real positions;
+        # fixed windows have none, and skipping the no-op saves a pass over the activations
+        full = bool(mask.all())
+        x = F.relu(self.norm(self.conv(x), mask))
+        if not full:
+            x = x * mask.unsqueeze(1)
         if self.pool > 1:
             x = F.max_pool1d(x, self.pool, ceil_mode=True)
-            mask = pool_mask(mask, self.pool)
+            mask = mask[:, :: self.pool] if full else pool_mask(mask, self.pool)
         return self.dropout(x), mask
 
 
