@@ -130,28 +130,24 @@ def log_variant_warnings(summary) -> None:
 def cmd_ism(args: argparse.Namespace) -> None:
     from .checkpoint import load_model
     from .genome import Genome, parse_aliases
-    from .mutagenesis import genome_window, saturation_mutagenesis, write_ism
-    from .variants import check_variant_model
+    from .mutagenesis import region_mutagenesis, saturation_mutagenesis, write_ism
 
     predictor = load_model(args.model_file, device=args.device)
     if bool(args.sequence) == bool(args.region):
         raise BioseqError("give --sequence, or --region with --reference")
-    region = None
-    sequence = args.sequence
-    if args.region:
-        if not args.reference:
-            raise BioseqError("--region needs --reference")
-        width = check_variant_model(predictor, window=args.window, path=args.model_file)
+    if args.sequence:
+        result = saturation_mutagenesis(predictor, args.sequence, rc_average=args.rc_average)
+    elif not args.reference:
+        raise BioseqError("--region needs --reference")
+    else:
         with Genome(args.reference, aliases=parse_aliases(args.contig_alias)) as genome:
-            sequence, region = genome_window(genome, args.region, width)
-        if region != args.region.replace(",", ""):
-            log.warning("the model reads %d bp: mutating %s, the window centred on %s",
-                        width, region, args.region)
-    result = saturation_mutagenesis(predictor, sequence, rc_average=args.rc_average,
-                                    region=region)
+            result = region_mutagenesis(predictor, genome, args.region, window=args.window,
+                                        rc_average=args.rc_average,
+                                        model_path=args.model_file)
     write_ism(result, args.out)
     log.info("scored %d substitutions of a %d-long sequence%s", result.effects.shape[0] *
-             (len(result.letters) - 1), len(result.sequence), f" ({region})" if region else "")
+             (len(result.letters) - 1), len(result.sequence),
+             f" ({result.region})" if result.region else "")
 
 
 def cmd_report(args: argparse.Namespace) -> None:

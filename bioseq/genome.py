@@ -6,6 +6,7 @@ Coordinates inside bioseq are 0-based and half-open, like BED and Python slices;
 
 from __future__ import annotations
 
+import gzip
 import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -166,8 +167,6 @@ class Interval(NamedTuple):
 def read_bed(path: str | os.PathLike, *, label_column: int | None = None) -> Iterator[Interval]:
     """Intervals of a BED file (plain or gzip); `label_column` (1-based, e.g. 4 or 5) gives
     each interval's label. Header, track, browser and comment lines are skipped."""
-    import gzip
-
     path = Path(path)
     if not path.is_file():
         raise BioseqError("BED file not found", path=str(path))

@@ -4,6 +4,7 @@ scored by a model, as a (length, alphabet, outputs) matrix of score changes."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from typing import NamedTuple
@@ -11,13 +12,12 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from . import tasks
-from .data import BatchLoader
 from .encoding import decode
 from .errors import BioseqError
 from .genome import Genome, Interval, window_start
 from .io import atomic_path
-from .predict import Predictor, predict_scores
+from .predict import Predictor
+from .variants import check_variant_model
 
 
 class SaturationMutagenesis(NamedTuple):
@@ -43,13 +43,9 @@ def saturation_mutagenesis(predictor: Predictor, sequence: str, *, rc_average: b
     rows = np.repeat(chunk.tokens, length * k + 1, axis=0)
     mutant = np.arange(length * k)
     rows[mutant, start + mutant // k] = mutant % k
-    starts = np.repeat(chunk.starts, len(rows))
-    lengths = np.repeat(chunk.lengths, len(rows))
-    loader = BatchLoader(rows, starts, lengths, np.arange(len(rows)), batch_size=batch_size,
-                         device=predictor.device)
-    scores = predict_scores(predictor.model, loader, predictor.expander, task=predictor.task,
-                            rc_average=rc_average, autocast=False)
-    scores = tasks.unscale(predictor.task, scores, predictor.target_scaling)
+    scores = predictor.score_tokens(rows, np.repeat(chunk.starts, len(rows)),
+                                    np.repeat(chunk.lengths, len(rows)), batch_size=batch_size,
+                                    rc_average=rc_average, full_precision=True)
     names = predictor.label_names
     if predictor.task == "binary":
         scores, names = scores[:, 1:], names[1:]
@@ -60,6 +56,19 @@ def saturation_mutagenesis(predictor: Predictor, sequence: str, *, rc_average: b
 
 
 REGION = re.compile(r"^([^:\s]+):([\d,]+)-([\d,]+)$")
+
+
+def region_mutagenesis(predictor: Predictor, genome: Genome, region: str, *,
+                       window: int | None = None, rc_average: bool = False,
+                       model_path: str = "model") -> SaturationMutagenesis:
+    """Mutagenesis of the model window centred on a genomic region (`contig:start-end`);
+    a region of another width than the model's window is said in the log."""
+    width = check_variant_model(predictor, window=window, path=model_path)
+    sequence, found = genome_window(genome, region, width)
+    if found != region.replace(",", ""):
+        logging.getLogger("bioseq").warning("the model reads %d bp: mutating %s, the window "
+                                            "centred on %s", width, found, region)
+    return saturation_mutagenesis(predictor, sequence, rc_average=rc_average, region=found)
 
 
 def genome_window(genome: Genome, region: str, width: int | None) -> tuple[str, str]:

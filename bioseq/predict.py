@@ -181,12 +181,21 @@ class Predictor:
         if self.task == "per_residue":
             return self._predict_residues(ids, sequences, batch_size=batch_size, source=source)
         chunk = self.encoder.encode(ids, sequences, source=source)
-        loader = BatchLoader(chunk.tokens, chunk.starts, chunk.lengths,
-                             np.arange(len(sequences)), batch_size=batch_size,
-                             trim=self.encoder.length.length is None, device=self.device)
+        scores = self.score_tokens(chunk.tokens, chunk.starts, chunk.lengths,
+                                   batch_size=batch_size, rc_average=rc_average)
+        return self.frame(ids, scores)
+
+    def score_tokens(self, tokens: np.ndarray, starts: np.ndarray, lengths: np.ndarray, *,
+                     batch_size: int, rc_average: bool = False,
+                     full_precision: bool = False) -> np.ndarray:
+        """Encoded rows (n, width) -> scores (n, outputs) in the model's units, in row
+        order. `full_precision` keeps float32 on GPUs (for differences of two scores)."""
+        loader = BatchLoader(tokens, starts, lengths, np.arange(len(tokens)),
+                             batch_size=batch_size, trim=self.encoder.length.length is None,
+                             device=self.device)
         scores = predict_scores(self.model, loader, self.expander, task=self.task,
-                                rc_average=rc_average)
-        return self.frame(ids, tasks.unscale(self.task, scores, self.target_scaling))
+                                rc_average=rc_average, autocast=not full_precision)
+        return tasks.unscale(self.task, scores, self.target_scaling)
 
     def predict_fasta(self, path: str | os.PathLike, *, batch_size: int = 256,
                       rc_average: bool = False) -> pd.DataFrame:

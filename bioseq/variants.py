@@ -27,12 +27,10 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from . import tasks
-from .data import BatchLoader
 from .errors import BioseqError
 from .genome import Genome
 from .io import atomic_path
-from .predict import Predictor, predict_scores
+from .predict import Predictor
 from .vcf import AnnotatedVcf, VcfReader
 
 REF_MISMATCH_POLICIES = ("skip", "score")
@@ -129,12 +127,10 @@ def score_windows(predictor: Predictor, ref_windows: list[str], alt_windows: lis
         batch_size = 512 if predictor.device.type == "cuda" else 128
     chunk = predictor.encoder.encode(names + names, ref_windows + alt_windows, width=width,
                                      source="<variant windows>")
-    loader = BatchLoader(chunk.tokens, chunk.starts, chunk.lengths, np.arange(2 * n),
-                         batch_size=batch_size, device=predictor.device)
     # full precision on GPUs too: effects are small differences of two scores
-    scores = predict_scores(predictor.model, loader, predictor.expander, task=predictor.task,
-                            rc_average=rc_average, autocast=False)
-    scores = tasks.unscale(predictor.task, scores, predictor.target_scaling)
+    scores = predictor.score_tokens(chunk.tokens, chunk.starts, chunk.lengths,
+                                    batch_size=batch_size, rc_average=rc_average,
+                                    full_precision=True)
     return scores[:n], scores[n:]  # (n, outputs) each
 
 

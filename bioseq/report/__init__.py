@@ -106,7 +106,7 @@ def variant_score_digest(path: str | os.PathLike, *, top: int = TOP_VARIANTS,
     """(the `top` variants by max_abs_diff, up to about `points` rows to plot: the largest
     effects plus an even sample of the rest), read in chunks so that memory does not grow
     with the table."""
-    best, sample, seen = None, [], 0
+    best, sample = None, []
     rng = np.random.default_rng(0)
     for chunk in pd.read_csv(path, sep="\t", dtype={"chrom": str, "id": str},
                              chunksize=chunk_rows):
@@ -114,9 +114,8 @@ def variant_score_digest(path: str | os.PathLike, *, top: int = TOP_VARIANTS,
                    *(c for c in chunk.columns if c.startswith(("diff_", "log_odds_",
                                                               "log2_fc_"))), "max_abs_diff"]
         chunk = chunk[columns]
-        best = pd.concat([best, chunk]).nlargest(max(top, points // 5), "max_abs_diff") \
-            if best is not None else chunk.nlargest(max(top, points // 5), "max_abs_diff")
-        seen += len(chunk)
+        best = pd.concat([b for b in (best, chunk) if b is not None]).nlargest(
+            max(top, points // 5), "max_abs_diff")
         sample.append(chunk.sample(n=min(len(chunk), points), random_state=rng))
     if best is None:
         empty = pd.DataFrame(columns=["chrom", "pos", "id", "ref", "alt", "max_abs_diff"])
