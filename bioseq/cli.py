@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def log_encoding(meta: dict) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from .distributed import from_environment
     from .training import train_from_store
 
     config = load_yaml(args.config)
@@ -58,7 +60,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                          config.get("training"))
     result = train_from_store(args.store, architecture=model.architecture,
                               params=dict(model.params), train=vars(model.train),
-                              out_dir=args.out, device=args.device)
+                              out_dir=args.out, device=args.device,
+                              distributed=from_environment())
     log.info("best epoch %d, %s %.4f, %.1f s on %s", result.best_epoch, result.monitor,
              result.best_score, result.seconds, result.device)
 
@@ -163,7 +166,9 @@ def configure(*, log_file: str | None = None, threads: int | None = None) -> Non
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         sys.stderr = open(log_file, "a", buffering=1)  # noqa: SIM115  lives for the process
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
+    # under torchrun, rank 0 speaks for the job; the other ranks report only problems
+    level = logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr, force=True,
                         format="%(asctime)s %(name)s: %(message)s")
     if threads:
         torch.set_num_threads(threads)

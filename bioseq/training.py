@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -15,19 +16,28 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import tasks
+from . import __version__, tasks
 from .checkpoint import pick_device, save_checkpoint
 from .config import SCHEDULES
 from .data import BatchLoader, TokenExpander
+from .distributed import (
+    SINGLE,
+    Distributed,
+    from_main,
+    process_device,
+    process_group,
+    sum_over_processes,
+)
 from .encoding import EncodingPolicy, LengthPolicy
 from .errors import BioseqError
-from .io import write_text_atomic
+from .io import atomic_path, write_text_atomic
 from .metrics import MONITORS, compute_metrics, is_better
 from .models import build_model
 from .predict import predict_scores
 from .store import EncodedStore
 
 log = logging.getLogger(__name__)
+RESUME_FILE = "resume.pt"  # training state after the last finished epoch
 
 
 @dataclass
@@ -70,34 +80,99 @@ class _EarlyStopping:
             raise BioseqError(f"monitor '{self.monitor}' is not one of {sorted(row)}")
         if is_better(self.monitor, row[self.monitor], self.best_score) or self.best_state is None:
             self.best_score, self.best_epoch, self.stale = row[self.monitor], epoch, 0
-            self.best_state = copy.deepcopy({k: v.detach().cpu()
-                                             for k, v in model.state_dict().items()})
+            self.best_state = copy.deepcopy(_cpu_state(model))
         else:
             self.stale += 1
         return self.stale >= self.patience
 
 
+def _seed_of(*parts: int) -> int:
+    """A seed derived from (seed, epoch, ...): what resuming at an epoch needs to replay."""
+    return int(np.random.SeedSequence(parts).generate_state(1)[0])
+
+
 def _train_epoch(model, loader: BatchLoader, expander: TokenExpander, optimizer, scheduler, *,
                  task: str, weights, grad_clip: float | None, rc_augment: bool,
-                 generator: torch.Generator, autocast: dict) -> float:
-    """One pass over `loader`; returns the mean training loss."""
+                 generator: torch.Generator, autocast: dict, world: int) -> float:
+    """One pass over `loader`; returns the mean training loss (over all processes)."""
     model.train()
-    total, count = 0.0, 0
+    device = expander.table.device
+    total = torch.zeros(2, dtype=torch.float64, device=device)  # loss sum, records
     for batch in loader:
         if rc_augment:
             batch = expander.random_reverse(batch, generator)
         x, mask = expander(batch)  # (B, alphabet, L) float, (B, L) bool
         with torch.autocast(**autocast):
             loss = tasks.loss(task, model(x, mask), batch.targets, weights)
+        total[0] += loss.detach().double() * len(batch.index)
+        total[1] += len(batch.index)
+        if batch.global_size:  # DDP averages over processes: weight by this part's share
+            loss = loss * (len(batch.index) * world / batch.global_size)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         scheduler.step()
-        total += loss.item() * len(batch.index)
-        count += len(batch.index)
-    return total / max(count, 1)
+    total = sum_over_processes(total)
+    return float(total[0] / total[1].clamp(min=1))
+
+
+class _Resume:
+    """The state of a training run at the end of its last finished epoch, in `path`, so a
+    killed run continues where it stopped; `fingerprint` ties it to the run's settings."""
+
+    def __init__(self, path: str | Path | None, fingerprint: str, enabled: bool):
+        self.path, self.fingerprint, self.enabled = path, fingerprint, enabled
+
+    def load(self) -> dict | None:
+        if self.path is None or not Path(self.path).is_file():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001  a file cut short by a kill: start afresh
+            log.warning("ignoring unreadable %s (%s); training from scratch", self.path, err)
+            return None
+        if state.get("fingerprint") != self.fingerprint:
+            log.warning("ignoring %s: it belongs to other settings or data", self.path)
+            return None
+        return state
+
+    def save(self, **state) -> None:
+        if self.path is not None and self.enabled:
+            with atomic_path(self.path) as tmp:
+                torch.save({"fingerprint": self.fingerprint, **state}, tmp)
+
+    def clear(self) -> None:
+        if self.path is not None and self.enabled:
+            Path(self.path).unlink(missing_ok=True)
+
+
+def _restore(state: dict, model, optimizer, scheduler, stopper: _EarlyStopping) -> tuple:
+    """Load a resume state into the run; returns (next epoch, history rows, stopped)."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    stopper.best_score, stopper.best_epoch = state["best_score"], state["best_epoch"]
+    stopper.stale, stopper.best_state = state["stale"], state["best_state"]
+    log.info("resuming after epoch %d (best so far: epoch %d)", state["epoch"],
+             state["best_epoch"])
+    return state["epoch"] + 1, list(state["rows"]), state["stopped"]
+
+
+def _tune_for_device(device: torch.device, *, fixed_shapes: bool) -> None:
+    """TF32 matmuls/convolutions on GPUs; cuDNN autotuning only when batch shapes repeat."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = fixed_shapes
+
+
+def _epoch_row(epoch: int, train_loss: float, val_loss: float, metrics: dict, lr: float,
+               seconds: float) -> dict:
+    return {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+            **{k: v for k, v in metrics.items() if isinstance(v, float | None)},
+            "lr": lr, "seconds": seconds}
 
 
 def fit(
@@ -109,6 +184,8 @@ def fit(
     seed: int = 0, rc_augment: bool = False, device: torch.device | None = None,
     target_scaling: dict | None = None, history_path: str | Path | None = None,
     progress: bool | None = None, window: int | None = None, overlap: int = 0,
+    compile: bool = False, distributed: Distributed = SINGLE,
+    resume_path: str | Path | None = None, fingerprint: str = "",
 ) -> FitResult:
     """Train with AdamW, warmup + cosine LR, clipping and early stopping on `monitor`.
 
@@ -116,90 +193,128 @@ def fit(
     labels of `val` in store form, for metrics (regression scores are unscaled with
     `target_scaling` first). `progress=None` shows a bar on terminals. Per-residue models
     are validated in windows of `window` positions sharing `overlap` (as they predict).
+    With `resume_path`, the state after every epoch is kept there and a run that finds a
+    state with its `fingerprint` continues after that epoch. Under `torchrun` pass the
+    process's `distributed` context and a loader sharded to match; every process validates
+    on the whole validation set, rank 0 alone writes files.
     """
     device = pick_device(device)
-    torch.manual_seed(seed)  # dropout; the loaders carry their own seeded generators
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _lr_lambda(schedule, epochs * len(train), warmup_fraction))
-    step = dict(task=task, grad_clip=grad_clip, rc_augment=rc_augment,
+    stopper, rows, started = _EarlyStopping(monitor, patience), [], time.perf_counter()
+    resume = _Resume(resume_path, fingerprint, distributed.is_main)
+    first, stopped = 1, False
+    if (state := resume.load()) is not None:
+        first, rows, stopped = _restore(state, model, optimizer, scheduler, stopper)
+    trained = model
+    if distributed.world > 1:  # gradients averaged over processes after every backward
+        trained = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if compile:
+        trained = torch.compile(trained)
+    step = dict(task=task, grad_clip=grad_clip, rc_augment=rc_augment, world=distributed.world,
                 weights=class_weights.to(device) if class_weights is not None else None,
-                generator=torch.Generator().manual_seed(seed),
+                generator=torch.Generator(),
                 autocast=dict(device_type=device.type, dtype=torch.bfloat16,
                               enabled=device.type == "cuda"))
-    stopper, rows, started = _EarlyStopping(monitor, patience), [], time.perf_counter()
-    bar = tqdm(range(1, epochs + 1), desc="epochs", disable=True if progress is False else None)
-    for epoch in bar:
+    _tune_for_device(device, fixed_shapes=not train.trim)
+    bar = tqdm(range(first, epochs + 1), desc="epochs", initial=first - 1, total=epochs,
+               disable=True if progress is False or not distributed.is_main else None)
+    for epoch in bar if not stopped else ():
         epoch_started = time.perf_counter()
-        train_loss = _train_epoch(model, train, expander, optimizer, scheduler, **step)
+        # the epoch's randomness comes from (seed, epoch) alone, so a resumed run replays it
+        torch.manual_seed(_seed_of(seed, epoch, distributed.rank))  # dropout
+        step["generator"].manual_seed(_seed_of(seed, epoch, 1 << 20))  # RC flips: all ranks
+        train.set_epoch(epoch)
+        train_loss = _train_epoch(trained, train, expander, optimizer, scheduler, **step)
         scores, val_loss = predict_scores(model, val, expander, task=task, with_loss=True,
                                           class_weights=step["weights"], window=window,
                                           overlap=overlap)
         metrics = compute_metrics(task, val_targets,
                                   tasks.unscale(task, scores, target_scaling), label_names)
-        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-               **{k: v for k, v in metrics.items() if isinstance(v, float | None)},
-               "lr": optimizer.param_groups[0]["lr"],
-               "seconds": time.perf_counter() - epoch_started}
+        row = _epoch_row(epoch, train_loss, val_loss, metrics, optimizer.param_groups[0]["lr"],
+                         time.perf_counter() - epoch_started)
         rows.append(row)
-        stop = stopper.update(epoch, row, model)
+        stopped = from_main(stopper.update(epoch, row, model) or epoch == epochs, device)
         bar.set_postfix({"train_loss": f"{train_loss:.4f}", monitor: row[monitor]})
-        log.info("epoch %d: train_loss %.4f val_loss %.4f %s %s (%.1f s)", epoch, train_loss,
-                 val_loss, monitor, row[monitor], row["seconds"])
-        if history_path is not None:
-            write_text_atomic(history_path, pd.DataFrame(rows).to_csv(sep="\t", index=False))
-        if stop:
+        if distributed.is_main:
+            watched = "" if monitor == "val_loss" else f" {monitor} {row[monitor]}"
+            log.info("epoch %d: train_loss %.4f val_loss %.4f%s (%.1f s)", epoch, train_loss,
+                     val_loss, watched, row["seconds"])
+            if history_path is not None:
+                write_text_atomic(history_path, pd.DataFrame(rows).to_csv(sep="\t", index=False))
+        resume.save(epoch=epoch, stopped=stopped, rows=rows, model=_cpu_state(model),
+                    optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                    best_score=stopper.best_score, best_epoch=stopper.best_epoch,
+                    stale=stopper.stale, best_state=stopper.best_state)
+        if stopped:
             break
     model.load_state_dict(stopper.best_state)
     history = pd.DataFrame(rows)
     history["best"] = history["epoch"] == stopper.best_epoch
-    if history_path is not None:
+    if history_path is not None and distributed.is_main:
         write_text_atomic(history_path, history.to_csv(sep="\t", index=False))
     return FitResult(stopper.best_epoch, stopper.best_score, monitor, history,
                      time.perf_counter() - started, str(device))
 
 
+def _cpu_state(model: torch.nn.Module) -> dict:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
 def _loaders(store: EncodedStore, indices: tuple[np.ndarray, np.ndarray], targets: np.ndarray,
-             *, length: LengthPolicy, batch_size: int, seed: int,
-             device: torch.device) -> list[BatchLoader]:
-    """Shuffled training and ordered validation loaders; padded-to-longest stores are
-    trimmed and bucketed per batch, per-residue training batches cropped to max_length."""
+             *, length: LengthPolicy, batch_size: int, seed: int, device: torch.device,
+             distributed: Distributed = SINGLE) -> list[BatchLoader]:
+    """Shuffled training (sharded over processes) and ordered validation loaders;
+    padded-to-longest stores are trimmed and bucketed per batch, per-residue training
+    batches cropped to max_length. Data that fit in a quarter of the free GPU memory are
+    gathered on the GPU."""
     per_residue = store.task == "per_residue"
+    resident = (device.type == "cuda" and store.tokens.nbytes + targets.nbytes
+                < torch.cuda.mem_get_info(device)[0] // 4)
     return [BatchLoader(store.tokens, store.starts, store.lengths, index, targets=targets,
                         batch_size=batch_size, shuffle=shuffle, seed=seed,
                         trim=length.length is None, bucket=length.length is None,
                         per_position=per_residue,
                         crop=length.max_length if per_residue and shuffle else None,
-                        device=device)
+                        device=device, resident=resident,
+                        shard=(distributed.rank, distributed.world) if shuffle else (0, 1))
             for index, shuffle in zip(indices, (True, False), strict=True)]
+
+
+def _fingerprint(store: EncodedStore, architecture: str, params: dict, settings: dict) -> str:
+    """What a resume state must match: the data, the model and the training settings."""
+    text = json.dumps([store.meta, architecture, params, settings, __version__],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def train_from_store(store_dir: str | Path, *, architecture: str, params: dict, train: dict,
                      out_dir: str | Path, device: str | torch.device | None = None,
-                     progress: bool | None = None) -> FitResult:
+                     progress: bool | None = None,
+                     distributed: Distributed = SINGLE) -> FitResult:
     """Train `architecture` on a store's train split, early-stop on its val split, and write
-    `model.pt`, `history.tsv` and `train.json` into `out_dir`."""
+    `model.pt`, `history.tsv` and `train.json` into `out_dir`.
+
+    A run killed mid-training resumes from `out_dir/resume.pt` (the state after its last
+    finished epoch) when started again with the same data and settings. Under `torchrun`,
+    pass `distributed.from_environment()`: each process trains on its part of every batch.
+    """
     store, out_dir = EncodedStore(store_dir), Path(out_dir)
     train_index, val_index = store.indices("train"), store.indices("val")
     if not len(train_index) or not len(val_index):
         raise BioseqError("train and val splits must both be non-empty "
                           f"({len(train_index)} train, {len(val_index)} val)", path=str(store_dir))
     settings = dict(train)
-    monitor = settings.get("monitor", "val_loss")
-    if monitor not in MONITORS[store.task]:
-        raise BioseqError(f"monitor '{monitor}' does not apply to a {store.task} task "
-                          f"(choose from {', '.join(MONITORS[store.task])})")
-    if monitor in ("q3", "q8") and monitor != f"q{len(store.label_names)}":
-        raise BioseqError(f"monitor '{monitor}' needs {monitor[1]} classes; the data have "
-                          f"{len(store.label_names)} (use accuracy)")
-    if settings.get("rc_augment") and not store.alphabet.has_strands:
-        raise BioseqError(f"rc_augment needs DNA/RNA, not {store.alphabet.name}")
-    device = pick_device(device)
+    _check_settings(store, settings)
+    device = process_device(distributed, device)
     task, names = store.task, store.label_names
     scaling = tasks.target_scaling(task, store.labels[train_index])
     targets = tasks.prepare_targets(task, store.labels, scaling)
     seed = settings.get("seed", 0)
+    fingerprint = _fingerprint(store, architecture, params, settings)
     torch.manual_seed(seed)  # initial weights (fit() reseeds for dropout)
     model = build_model(architecture, in_channels=store.alphabet.size,
                         n_outputs=tasks.n_outputs(task, len(names)),
@@ -210,26 +325,52 @@ def train_from_store(store_dir: str | Path, *, architecture: str, params: dict, 
     length = LengthPolicy(**store.meta["length"])
     if task == "per_residue":  # long proteins: cropped in training, windowed in validation
         settings.update(window=length.max_length, overlap=length.window_overlap)
-    loaders = _loaders(store, (train_index, val_index), targets, length=length,
-                       batch_size=batch_size, seed=seed, device=device)
     weights = (tasks.class_weights(task, store.labels[train_index], len(names))
                if use_weights else None)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = fit(model, *loaders, expander=TokenExpander(store.alphabet,
-                 ambiguous=store.meta["encoding"]["ambiguous"], device=device), task=task,
-                 label_names=names, val_targets=store.labels[val_index], class_weights=weights,
-                 device=device, target_scaling=scaling, history_path=out_dir / "history.tsv",
-                 progress=progress,
-                 **settings)
+    with process_group(distributed, device):
+        loaders = _loaders(store, (train_index, val_index), targets, length=length,
+                           batch_size=batch_size, seed=seed, device=device,
+                           distributed=distributed)
+        result = fit(model, *loaders, expander=TokenExpander(store.alphabet,
+                     ambiguous=store.meta["encoding"]["ambiguous"], device=device), task=task,
+                     label_names=names, val_targets=store.labels[val_index],
+                     class_weights=weights, device=device, target_scaling=scaling,
+                     history_path=out_dir / "history.tsv", progress=progress,
+                     distributed=distributed, resume_path=out_dir / RESUME_FILE,
+                     fingerprint=fingerprint, **settings)
+    if distributed.is_main:
+        _write_outputs(out_dir, store, model, result, length=length, scaling=scaling,
+                       architecture=architecture, sizes=(len(train_index), len(val_index)),
+                       world=distributed.world)
+    return result
+
+
+def _check_settings(store: EncodedStore, settings: dict) -> None:
+    monitor = settings.get("monitor", "val_loss")
+    if monitor not in MONITORS[store.task]:
+        raise BioseqError(f"monitor '{monitor}' does not apply to a {store.task} task "
+                          f"(choose from {', '.join(MONITORS[store.task])})")
+    if monitor in ("q3", "q8") and monitor != f"q{len(store.label_names)}":
+        raise BioseqError(f"monitor '{monitor}' needs {monitor[1]} classes; the data have "
+                          f"{len(store.label_names)} (use accuracy)")
+    if settings.get("rc_augment") and not store.alphabet.has_strands:
+        raise BioseqError(f"rc_augment needs DNA/RNA, not {store.alphabet.name}")
+
+
+def _write_outputs(out_dir: Path, store: EncodedStore, model: torch.nn.Module,
+                   result: FitResult, *, length: LengthPolicy, scaling: dict | None,
+                   architecture: str, sizes: tuple[int, int], world: int) -> None:
+    """model.pt and train.json; the resume state goes once they are written."""
     summary = {"dataset": store.meta["dataset"], "architecture": architecture,
                "best_epoch": result.best_epoch, "monitor": result.monitor,
                "best_score": result.best_score, "epochs_run": len(result.history),
                "seconds": round(result.seconds, 2), "device": result.device,
-               "parameters": sum(p.numel() for p in model.parameters()),
-               "train_records": len(train_index), "val_records": len(val_index)}
+               "processes": world, "parameters": sum(p.numel() for p in model.parameters()),
+               "train_records": sizes[0], "val_records": sizes[1]}
     save_checkpoint(out_dir / "model.pt", model, alphabet=store.meta["alphabet"],
-                    encoding=EncodingPolicy(**store.meta["encoding"]), length=length, task=task,
-                    label_names=names, target_scaling=scaling, training=summary)
+                    encoding=EncodingPolicy(**store.meta["encoding"]), length=length,
+                    task=store.task, label_names=store.label_names, target_scaling=scaling,
+                    training=summary)
     write_text_atomic(out_dir / "train.json", json.dumps(summary, indent=2) + "\n")
-    return result
-
+    (out_dir / RESUME_FILE).unlink(missing_ok=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_functional
 import torch.nn.functional as F
 from torch import nn
 
@@ -18,23 +20,37 @@ def pool_mask(mask: torch.Tensor, pool: int) -> torch.Tensor:
     return F.max_pool1d(mask.unsqueeze(1).float(), pool, ceil_mode=True).squeeze(1) > 0
 
 
+def _sum_over_processes(values: torch.Tensor) -> torch.Tensor:
+    """Sum across the processes of a multi-process (DDP) run, differentiably; else as is."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return dist_functional.all_reduce(values)
+    return values
+
+
 class MaskedBatchNorm1d(nn.BatchNorm1d):
-    """BatchNorm whose batch statistics count real positions only (padding would bias them)."""
+    """BatchNorm whose batch statistics count real positions only (padding would bias them).
+
+    In multi-process training the statistics are those of the global batch (summed over
+    processes), as in single-process training: each process holds only a part of it.
+    """
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if not self.training or bool(mask.all()):
+        synced = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        if not self.training or (not synced and bool(mask.all())):
             return super().forward(x)
-        weights = mask.unsqueeze(1).to(x.dtype)  # (B, 1, L)
-        count = weights.sum()
-        mean = (x * weights).sum((0, 2)) / count
-        var = ((x - mean[:, None]) ** 2 * weights).sum((0, 2)) / count
+        weights = mask.unsqueeze(1).float()  # (B, 1, L)
+        values = x.float()  # statistics in fp32 under autocast too
+        sums = _sum_over_processes(torch.cat([weights.sum().reshape(1),
+                                              (values * weights).sum((0, 2))]))
+        count, mean = sums[0], sums[1:] / sums[0]
+        var = _sum_over_processes(((values - mean[:, None]) ** 2 * weights).sum((0, 2))) / count
         with torch.no_grad():
             unbiased = var * count / (count - 1).clamp(min=1)
             self.running_mean.lerp_(mean, self.momentum)
             self.running_var.lerp_(unbiased, self.momentum)
             self.num_batches_tracked += 1
         scale = self.weight / torch.sqrt(var + self.eps)
-        return (x - mean[:, None]) * scale[:, None] + self.bias[:, None]
+        return ((values - mean[:, None]) * scale[:, None] + self.bias[:, None]).to(x.dtype)
 
 
 class ConvBlock(nn.Module):
