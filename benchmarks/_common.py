@@ -18,9 +18,14 @@ from torch.utils.data import Dataset
 DNA = np.frombuffer(b"ACGT", np.uint8)  # token i of the dna alphabet is DNA[i]
 
 
-def parse_args(description: str) -> argparse.Namespace:
-    """The command line every benchmark shares: `--small` for a quick smoke test."""
+def parse_args(description: str,
+               extra: Callable[[argparse.ArgumentParser], None] | None = None
+               ) -> argparse.Namespace:
+    """The command line every benchmark shares: `--small` for a quick smoke test (`extra`
+    adds a script's own options)."""
     parser = argparse.ArgumentParser(description=description)
+    if extra is not None:
+        extra(parser)
     parser.add_argument("--small", action="store_true",
                         help="tiny inputs; finishes in well under 20 s (smoke test)")
     parser.add_argument("--threads", type=int, default=None,

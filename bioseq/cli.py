@@ -91,14 +91,39 @@ def cmd_predict(args: argparse.Namespace) -> None:
     if args.fasta_out and predictor.task != "per_residue":
         raise BioseqError("--fasta-out is for per-residue models (predicted label strings)")
     frames = [predictor.predict_fasta(path, batch_size=args.batch_size,
-                                      rc_average=args.rc_average) for path in args.fasta]
-    frame = pd.concat(frames, ignore_index=True)
+                                      rc_average=args.rc_average, records=records)
+              for path, records in fasta_shard(args.fasta, args.shard)]
+    frame = pd.concat(frames, ignore_index=True) if frames else predictor.predict([])
     if predictor.task == "per_residue":
         if args.fasta_out:
             write_residue_fasta(frame, args.fasta_out)
         frame = residue_long_form(frame, predictor.label_names)
     write_table(frame, args.out)
     log.info("wrote %d predictions to %s", len(frame), args.out)
+
+
+def fasta_shard(paths: list[str], shard: str | None
+                ) -> list[tuple[str, tuple[int, int] | None]]:
+    """(file, [begin, end) of its records) of shard `K/N` of the files' records taken in
+    order; every file whole without a shard."""
+    from .io import count_records, shard_bounds
+
+    if shard is None:
+        return [(path, None) for path in paths]
+    try:
+        k, n = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise BioseqError(f"--shard must look like K/N (e.g. 2/8), not '{shard}'") from None
+    counts = [count_records(path) for path in paths]
+    begin, end = shard_bounds(sum(counts), k, n)
+    log.info("shard %d/%d: records %d-%d of %d", k, n, begin + 1, end, sum(counts))
+    pieces, offset = [], 0
+    for path, count in zip(paths, counts, strict=True):
+        low, high = max(begin - offset, 0), min(end - offset, count)
+        if low < high:
+            pieces.append((path, (low, high)))
+        offset += count
+    return pieces
 
 
 def cmd_variant_effect(args: argparse.Namespace) -> None:
@@ -226,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default=None)
     p.add_argument("--rc-average", action="store_true", help="average both strands (DNA)")
+    p.add_argument("--shard", default=None, metavar="K/N",
+                   help="predict only the K-th of N equal runs of the records (1-based), "
+                        "for jobs that split a large input; concatenating the N outputs "
+                        "in order gives the whole table")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("variant-effect", help="score REF vs ALT of every VCF variant")

@@ -7,6 +7,7 @@ settings; library functions take explicit keyword arguments.
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -236,6 +237,7 @@ class TrainConfig:
     patience: int = 8
     seed: int = 0
     rc_augment: bool = False  # random reverse complement of DNA training batches
+    compile: bool = False  # torch.compile the model (pays off on GPUs for long runs)
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -346,12 +348,34 @@ def _as_tuple(value: Any) -> tuple:
     return tuple(str(v) for v in value)
 
 
+SLURM_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # partition, account and GPU model names
+
+
 @dataclass(frozen=True)
 class ResourcesConfig:
-    threads: int = 2  # CPU threads per training/evaluation job
-    gpu: int = 1  # GPUs a training job asks a cluster for (ignored by local runs)
-    mem_mb: int = 8000
-    runtime: int = 120  # minutes
+    """What jobs ask a scheduler for. Local runs use only `threads` (and CUDA when
+    present); the SLURM profile turns the rest into sbatch options."""
+
+    threads: int = 2  # CPU threads per training/evaluation/prediction job
+    gpu: int = 1  # GPUs a training job asks for; above 1 it trains under torchrun
+    predict_gpu: int = 1  # GPUs each model-inference job (evaluate, predict, variants) asks for
+    gpu_model: str | None = None  # e.g. a100: --gpus=a100:N; None: any GPU
+    mem_mb: int = 8000  # per training job
+    runtime: int = 120  # minutes per training job
+    partition: str | None = None  # SLURM partition of every job; None: the cluster's default
+    gpu_partition: str | None = None  # partition of the jobs asking for GPUs; None: partition
+    account: str | None = None  # SLURM account (sbatch -A); None: the user's default
+    predict_shards: int = 1  # prediction jobs per data set and model (contiguous record runs)
+
+    def __post_init__(self) -> None:
+        for key, low in (("threads", 1), ("gpu", 0), ("predict_gpu", 0), ("mem_mb", 100),
+                         ("runtime", 1), ("predict_shards", 1)):
+            _check_number(key, getattr(self, key), integer=True, low=low)
+        for key in ("gpu_model", "partition", "gpu_partition", "account"):
+            value = getattr(self, key)
+            if value is not None and not (isinstance(value, str) and SLURM_NAME.match(value)):
+                raise BioseqError(f"{key} must be a name of letters, digits, '_', '.' or '-', "
+                                  f"not {value!r}")
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,45 @@ def iter_chunks(path: str, chunk_characters: int = CHUNK_CHARACTERS) -> Iterator
         yield ids, seqs, descriptions
 
 
+def count_records(path: str | os.PathLike) -> int:
+    """Records of a plain or gzip FASTA file: lines that start with '>' (no parsing)."""
+    check_fasta(path)
+    with open(path, "rb") as handle:
+        opener = gzip.open if handle.read(2) == _GZIP_MAGIC else open
+    count, previous = 0, b"\n"
+    with opener(path, "rb") as handle:
+        while block := handle.read(1 << 22):
+            # a header right after a block boundary has its newline in the previous block
+            count += block.count(b"\n>") + (previous == b"\n" and block[:1] == b">")
+            previous = block[-1:]
+    return count
+
+
+def shard_bounds(records: int, shard: int, shards: int) -> tuple[int, int]:
+    """[begin, end) of shard `shard` (1-based) of `shards` near-equal contiguous parts."""
+    if not 1 <= shard <= shards:
+        raise BioseqError(f"shard {shard}/{shards}: the shard must be between 1 and {shards}")
+    return (shard - 1) * records // shards, shard * records // shards
+
+
+def concatenate(parts: list[str | os.PathLike], out: str | os.PathLike, *,
+                header_lines: int = 0) -> None:
+    """Write `parts` one after another into `out` (atomically), keeping the first
+    `header_lines` lines once; every part must have the same header."""
+    with atomic_path(out) as tmp, open(tmp, "wb") as target:
+        header = None
+        for part in parts:
+            with open(part, "rb") as source:
+                lines = [source.readline() for _ in range(header_lines)]
+                if header is None:
+                    header = lines
+                    target.writelines(lines)
+                elif lines != header:
+                    raise BioseqError(f"its header differs from that of {parts[0]}",
+                                      path=str(part))
+                shutil.copyfileobj(source, target, 1 << 22)
+
+
 def read_fasta(path: str | os.PathLike) -> list[FastaRecord]:
     return list(iter_fasta(path))
 

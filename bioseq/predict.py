@@ -198,11 +198,22 @@ class Predictor:
         return tasks.unscale(self.task, scores, self.target_scaling)
 
     def predict_fasta(self, path: str | os.PathLike, *, batch_size: int = 256,
-                      rc_average: bool = False) -> pd.DataFrame:
-        """Predict every record of a FASTA file (read in chunks)."""
-        frames = [self.predict(seqs, ids=ids, batch_size=batch_size, rc_average=rc_average,
-                               source=str(path))
-                  for ids, seqs, _ in iter_chunks(str(path))]
+                      rc_average: bool = False,
+                      records: tuple[int, int] | None = None) -> pd.DataFrame:
+        """Predict every record of a FASTA file (read in chunks), or the records numbered
+        [begin, end) of `records` (0-based, in file order: one shard of the file)."""
+        begin, end = records if records is not None else (0, None)
+        frames, seen = [], 0
+        for ids, seqs, _ in iter_chunks(str(path)):
+            first, seen = seen, seen + len(ids)
+            if seen <= begin:
+                continue
+            low, high = max(begin - first, 0), None if end is None else end - first
+            frames.append(self.predict(seqs[low:high], ids=ids[low:high],
+                                       batch_size=batch_size, rc_average=rc_average,
+                                       source=str(path)))
+            if end is not None and seen >= end:
+                break
         return pd.concat(frames, ignore_index=True) if frames else self.predict([])
 
     def frame(self, ids: Sequence[str], scores: np.ndarray) -> pd.DataFrame:

@@ -168,11 +168,24 @@ def _tune_for_device(device: torch.device, *, fixed_shapes: bool) -> None:
         torch.backends.cudnn.benchmark = fixed_shapes
 
 
-def _epoch_row(epoch: int, train_loss: float, val_loss: float, metrics: dict, lr: float,
-               seconds: float) -> dict:
-    return {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-            **{k: v for k, v in metrics.items() if isinstance(v, float | None)},
-            "lr": lr, "seconds": seconds}
+def _wrap(model: torch.nn.Module, device: torch.device, distributed: Distributed,
+          compile_model: bool) -> torch.nn.Module:
+    """The module training steps call: DDP across processes (gradients averaged after every
+    backward), compiled on request. Validation and checkpoints use `model` itself."""
+    trained = model
+    if distributed.world > 1:
+        trained = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    return torch.compile(trained) if compile_model else trained
+
+
+def _report_epoch(rows: list[dict], monitor: str, history_path: str | Path | None) -> None:
+    row = rows[-1]
+    watched = "" if monitor == "val_loss" else f" {monitor} {row[monitor]}"
+    log.info("epoch %d: train_loss %.4f val_loss %.4f%s (%.1f s)", row["epoch"],
+             row["train_loss"], row["val_loss"], watched, row["seconds"])
+    if history_path is not None:
+        write_text_atomic(history_path, pd.DataFrame(rows).to_csv(sep="\t", index=False))
 
 
 def fit(
@@ -208,12 +221,7 @@ def fit(
     first, stopped = 1, False
     if (state := resume.load()) is not None:
         first, rows, stopped = _restore(state, model, optimizer, scheduler, stopper)
-    trained = model
-    if distributed.world > 1:  # gradients averaged over processes after every backward
-        trained = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-    if compile:
-        trained = torch.compile(trained)
+    trained = _wrap(model, device, distributed, compile)
     step = dict(task=task, grad_clip=grad_clip, rc_augment=rc_augment, world=distributed.world,
                 weights=class_weights.to(device) if class_weights is not None else None,
                 generator=torch.Generator(),
@@ -234,17 +242,14 @@ def fit(
                                           overlap=overlap)
         metrics = compute_metrics(task, val_targets,
                                   tasks.unscale(task, scores, target_scaling), label_names)
-        row = _epoch_row(epoch, train_loss, val_loss, metrics, optimizer.param_groups[0]["lr"],
-                         time.perf_counter() - epoch_started)
-        rows.append(row)
+        rows.append(row := {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                            **{k: v for k, v in metrics.items() if isinstance(v, float | None)},
+                            "lr": optimizer.param_groups[0]["lr"],
+                            "seconds": time.perf_counter() - epoch_started})
         stopped = from_main(stopper.update(epoch, row, model) or epoch == epochs, device)
         bar.set_postfix({"train_loss": f"{train_loss:.4f}", monitor: row[monitor]})
         if distributed.is_main:
-            watched = "" if monitor == "val_loss" else f" {monitor} {row[monitor]}"
-            log.info("epoch %d: train_loss %.4f val_loss %.4f%s (%.1f s)", epoch, train_loss,
-                     val_loss, watched, row["seconds"])
-            if history_path is not None:
-                write_text_atomic(history_path, pd.DataFrame(rows).to_csv(sep="\t", index=False))
+            _report_epoch(rows, monitor, history_path)
         resume.save(epoch=epoch, stopped=stopped, rows=rows, model=_cpu_state(model),
                     optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                     best_score=stopper.best_score, best_epoch=stopper.best_epoch,

@@ -110,6 +110,25 @@ def test_repo_config_passes():
     assert checked.report == "results/report.html"
 
 
+def test_cluster_resources_are_checked():
+    resources = {"partition": "cpu", "gpu_partition": "gpu", "account": "lab_1",
+                 "gpu_model": "a100", "gpu": 2, "predict_gpu": 0}
+    checked = check_workflow_config(workflow(resources=resources))
+    assert checked.resources == ResourcesConfig(**resources)
+
+
+@pytest.mark.parametrize(("resources", "message"), [
+    ({"gpu": -1}, "config.resources: gpu must be an integer >= 0, not -1"),
+    ({"predict_gpu": 1.5}, "config.resources: predict_gpu must be an integer >= 0, not 1.5"),
+    ({"partition": "gpu a100"}, "config.resources: partition must be a name of letters, "
+                                "digits, '_', '.' or '-', not 'gpu a100'"),
+    ({"account": 1234}, "config.resources: account must be a name of letters, digits, '_', "
+                        "'.' or '-', not 1234"),
+])
+def test_bad_cluster_resources_are_one_line(resources, message):
+    assert one_line_error(check_workflow_config, workflow(resources=resources)) == message
+
+
 def test_repo_splice_dataset_is_typed():
     dataset = dataset_config("splice", load_yaml(CONFIG)["datasets"]["splice"])
     assert dataset.fasta == ("resources/splice/splice.fasta",)

@@ -23,12 +23,18 @@ SPLICE = REPO / "resources" / "splice" / "splice.fasta"
 pytestmark = pytest.mark.slow
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run the project's Snakefile in `workdir` with this interpreter's environment."""
-    env = dict(os.environ)
+def snakemake(workdir: Path, *args: str, timeout: int = 900, env: dict | None = None,
+              interrupt: bool = False) -> subprocess.CompletedProcess:
+    """Run the project's Snakefile in `workdir` with this interpreter's environment (plus
+    `env`). interrupt: at `timeout` send SIGINT, as Ctrl-C does, so that Snakemake cancels
+    the cluster jobs it submitted (a kill would leave them running)."""
+    env = {**os.environ, **(env or {})}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
                "--directory", str(workdir), *args]
+    if interrupt:
+        command = ["timeout", "-s", "INT", "-k", "60", str(timeout), *command]
+        timeout += 90  # the backstop, should Snakemake ignore both signals
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
 
 
@@ -81,7 +87,8 @@ def tiny_run(tmp_path_factory):
         "models": {**TINY_MODELS, "rcnn": {"architecture": "cnn", "params": {
             "channels": [8, 8], "kernel_sizes": [5, 3], "pool": 1}}},
         "training": {"epochs": 2, "batch_size": 32},
-        "resources": {"threads": 1},
+        # three prediction jobs per model, concatenated: the tables must equal the API's
+        "resources": {"threads": 1, "predict_shards": 3},
         "variant_effect": {  # the VCF names chr20 "chr20"; the demo genome calls it "20"
             "vcf": "chr_named.vcf", "reference": str(GENOME_SLICE), "models": ["splice/cnn"],
             "contig_aliases": {"chr20": "20"}, "rc_average": True,
@@ -103,8 +110,9 @@ def test_every_output_is_written(tiny_run):
                      "test_predictions.tsv", "predictions.tsv", "learning_curves.png",
                      "confusion_matrix.png"):
             assert (workdir / "results/splice" / model / name).stat().st_size > 0, name
-        for step in ("train", "evaluate", "predict"):
+        for step in ("train", "evaluate", "predict", "predict/2-of-3"):
             assert (workdir / "logs/splice" / model / f"{step}.log").is_file()
+        assert not list((workdir / "results/splice" / model).glob("shards/*"))  # temp()
     assert (workdir / "results/report.html").is_file()
 
 

@@ -4,6 +4,7 @@ import sys
 
 from snakemake.utils import validate
 
+from bioseq.cluster import check_slurm_requests, job_request
 from bioseq.config import (
     check_workflow_config,
     dataset_config,
@@ -32,6 +33,42 @@ VARIANT_EFFECT = (variant_effect_config(config["variant_effect"])
 ISM_REGIONS = {region_slug(r): r for r in (VARIANT_EFFECT.ism_regions if VARIANT_EFFECT else ())}
 
 
+def slurm_resources(gpus=0):
+    """A job's SLURM settings from config `resources`: partition, account and GPUs, each only
+    where set, so that the profile's default-resources (or the cluster's defaults) apply
+    otherwise. Rules spread it into their resources; local runs ignore these keys."""
+    settings = {}
+    partition = (RESOURCES["gpu_partition"] if gpus else None) or RESOURCES["partition"]
+    if partition:
+        settings["slurm_partition"] = partition
+    if RESOURCES["account"]:
+        settings["slurm_account"] = RESOURCES["account"]
+    if gpus:
+        settings["gpu"] = gpus  # the plugin turns it into sbatch --gpus=[model:]N
+        if RESOURCES["gpu_model"]:
+            settings["gpu_model"] = RESOURCES["gpu_model"]
+    return settings
+
+
+def slurm_preflight():
+    """Under the SLURM executor, what every pending job asks for (partition, GPUs, CPUs,
+    memory, time) checked against `sinfo` before anything is submitted: sbatch would
+    refuse a bad request only at that job's turn, hours into a run."""
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.name != "slurm":
+        return
+    requests = [job_request(job.rule.name, job.threads, job.resources)
+                for job in workflow.dag.needrun_jobs()]
+    try:
+        check_slurm_requests(requests)
+    except BioseqError as err:
+        sys.exit(f"bioseq: error: {err}")
+
+
+onstart:
+    slurm_preflight()
+
+
 def alternatives(names):
     """A wildcard pattern matching exactly these names (none: matches nothing)."""
     return "|".join(map(re.escape, names)) or "(?!)"
@@ -55,6 +92,13 @@ def dataset_inputs(wildcards):
 
 def test_set_inputs(wildcards):
     return list(DATASETS[wildcards.dataset].test_set(wildcards.test_set).input_files)
+
+
+def prediction_shards(wildcards, extension):
+    """The prediction shards of one data set and model, in record order."""
+    shards = RESOURCES["predict_shards"]
+    return [f"results/{wildcards.dataset}/{wildcards.model}/shards/"
+            f"predictions.{k}-of-{shards}.{extension}" for k in range(1, shards + 1)]
 
 
 def predict_inputs(wildcards):

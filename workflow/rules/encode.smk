@@ -12,6 +12,7 @@ rule encode:
     resources:
         mem_mb=4000,
         runtime=60,
+        **slurm_resources(),
     conda:
         "../../envs/bioseq.yaml"
     script:
@@ -33,6 +34,7 @@ rule encode_test_set:
     resources:
         mem_mb=4000,
         runtime=60,
+        **slurm_resources(),
     conda:
         "../../envs/bioseq.yaml"
     script:

@@ -27,6 +27,7 @@ rule evaluate:
     resources:
         mem_mb=4000,
         runtime=60,
+        **slurm_resources(gpus=RESOURCES["predict_gpu"]),
     conda:
         "../../envs/bioseq.yaml"
     script:
@@ -54,6 +55,7 @@ rule evaluate_test_set:
     resources:
         mem_mb=4000,
         runtime=60,
+        **slurm_resources(gpus=RESOURCES["predict_gpu"]),
     conda:
         "../../envs/bioseq.yaml"
     script:

@@ -15,6 +15,7 @@ rule report:
     resources:
         mem_mb=2000,
         runtime=30,
+        **slurm_resources(),
     conda:
         "../../envs/bioseq.yaml"
     script:

@@ -12,9 +12,9 @@ rule train:
         training=config.get("training", {}),
     threads: RESOURCES["threads"]
     resources:
-        gpu=RESOURCES["gpu"],
         mem_mb=RESOURCES["mem_mb"],
         runtime=RESOURCES["runtime"],
+        **slurm_resources(gpus=RESOURCES["gpu"]),
     conda:
         "../../envs/bioseq.yaml"
     script:

@@ -30,6 +30,7 @@ rule variant_effect:
     resources:
         mem_mb=4000,
         runtime=60,
+        **slurm_resources(gpus=RESOURCES["predict_gpu"]),
     conda:
         "../../envs/bioseq.yaml"
     script:
@@ -60,6 +61,7 @@ rule saturation_mutagenesis:
     resources:
         mem_mb=2000,
         runtime=30,
+        **slurm_resources(gpus=RESOURCES["predict_gpu"]),
     conda:
         "../../envs/bioseq.yaml"
     script:

@@ -1,0 +1,94 @@
+"""Sharded prediction: `bioseq predict --shard K/N` parts concatenate to the whole table."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import NETSURFP_SLICE, SPLICE_FASTA
+from test_variants import dna_checkpoint, protein_checkpoint
+
+from bioseq.errors import BioseqError
+from bioseq.io import concatenate, count_records, shard_bounds
+
+BIOSEQ = str(Path(sys.executable).parent / "bioseq")
+
+
+def predict(*args: str) -> None:
+    result = subprocess.run([BIOSEQ, "predict", *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_count_records_of_plain_and_gzip_fasta(tmp_path):
+    text = SPLICE_FASTA.read_text()
+    packed = tmp_path / "splice.fa.gz"
+    packed.write_bytes(gzip.compress(text.encode()))
+    assert count_records(SPLICE_FASTA) == text.count(">") == 3190
+    assert count_records(packed) == 3190
+    wrapped = tmp_path / "wrapped.fa"  # multi-line records, a '>' inside a description
+    wrapped.write_text(">a x>y\nACGT\nACGT\n>b\nAC\n\n>c\nG\n")
+    assert count_records(wrapped) == 3
+
+
+@pytest.mark.parametrize("records, shards", [(3190, 7), (5, 8), (0, 3), (10, 1)])
+def test_shards_cover_every_record_once(records, shards):
+    bounds = [shard_bounds(records, k, shards) for k in range(1, shards + 1)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == records
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))
+    sizes = [end - begin for begin, end in bounds]
+    assert max(sizes) - min(sizes) <= 1
+    with pytest.raises(BioseqError, match="between 1 and 3"):
+        shard_bounds(10, 4, 3)
+
+
+def test_sharded_predictions_concatenate_to_the_whole_table(tmp_path):
+    model = dna_checkpoint(tmp_path / "cnn.pt")
+    lines = SPLICE_FASTA.read_text().splitlines(keepends=True)
+    first, second = tmp_path / "a.fa", tmp_path / "b.fa.gz"
+    first.write_text("".join(lines[:1000]))  # 500 records
+    second.write_bytes(gzip.compress("".join(lines[1000:1602]).encode()))  # 301 records
+    predict("--model-file", str(model), "--fasta", str(first), str(second),
+            "--out", str(tmp_path / "whole.tsv"))
+    parts = []
+    for k in range(1, 4):  # shard 2 spans both files
+        parts.append(tmp_path / f"part{k}.tsv")
+        predict("--model-file", str(model), "--fasta", str(first), str(second),
+                "--out", str(parts[-1]), "--shard", f"{k}/3")
+    assert [len(p.read_text().splitlines()) - 1 for p in parts] == [267, 267, 267]
+    concatenate(parts, tmp_path / "merged.tsv", header_lines=1)
+    assert (tmp_path / "merged.tsv").read_text() == (tmp_path / "whole.tsv").read_text()
+
+
+def test_sharded_per_residue_predictions_concatenate(tmp_path):
+    model = protein_checkpoint(tmp_path / "ss.pt")
+    fasta = NETSURFP_SLICE["sequences"]
+    predict("--model-file", str(model), "--fasta", str(fasta), "--out",
+            str(tmp_path / "whole.tsv"), "--fasta-out", str(tmp_path / "whole.fa"))
+    for k in (1, 2):
+        predict("--model-file", str(model), "--fasta", str(fasta), "--shard", f"{k}/2",
+                "--out", str(tmp_path / f"p{k}.tsv"), "--fasta-out", str(tmp_path / f"p{k}.fa"))
+    concatenate([tmp_path / "p1.tsv", tmp_path / "p2.tsv"], tmp_path / "m.tsv", header_lines=1)
+    concatenate([tmp_path / "p1.fa", tmp_path / "p2.fa"], tmp_path / "m.fa")
+    assert (tmp_path / "m.tsv").read_text() == (tmp_path / "whole.tsv").read_text()
+    assert (tmp_path / "m.fa").read_text() == (tmp_path / "whole.fa").read_text()
+
+
+def test_parts_with_different_headers_are_refused(tmp_path):
+    (tmp_path / "a.tsv").write_text("id\tprob\nx\t0.5\n")
+    (tmp_path / "b.tsv").write_text("id\tscore\ny\t0.1\n")
+    with pytest.raises(BioseqError, match="b.tsv.*header differs"):
+        concatenate([tmp_path / "a.tsv", tmp_path / "b.tsv"], tmp_path / "m.tsv",
+                    header_lines=1)
+    assert not (tmp_path / "m.tsv").exists()
+
+
+def test_a_malformed_shard_is_one_clear_error(tmp_path):
+    model = dna_checkpoint(tmp_path / "cnn.pt")
+    result = subprocess.run([BIOSEQ, "predict", "--model-file", str(model), "--fasta",
+                             str(SPLICE_FASTA), "--out", str(tmp_path / "x.tsv"),
+                             "--shard", "3"], capture_output=True, text=True)
+    assert result.returncode != 0 and "--shard must look like K/N" in result.stderr
+    assert not (tmp_path / "x.tsv").exists()
