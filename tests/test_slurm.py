@@ -74,12 +74,14 @@ def slurm_cli(env: dict[str, str], *command: str) -> str:
 
 
 def write_tiny(workdir: Path, **resources) -> None:
-    """One data set (a fifth of splice), one small CNN, 2 epochs: 5 jobs."""
+    """One data set (a fifth of splice), one small CNN, 2 epochs: 5 jobs; training on 2
+    GPUs, i.e. torchrun with 2 processes inside its job (CPU processes here)."""
     write_slice(workdir / "splice_slice.fa")
     config = {"datasets": {"splice": {"fasta": "splice_slice.fa", "length": {"length": 60}}},
               "models": {"cnn": TINY_MODELS["cnn"]},
               "training": {"epochs": 2, "batch_size": 32},
-              "resources": {"threads": 1, "mem_mb": 1000, "runtime": 10, **resources}}
+              "resources": {"threads": 1, "mem_mb": 1000, "runtime": 10, "gpu": 2,
+                            **resources}}
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
@@ -125,7 +127,9 @@ def test_gpu_jobs_got_their_gpu_and_cpu_jobs_none(runs, slurm_env):
     for rule, (job_id,) in jobs.items():
         details = slurm_cli(slurm_env, "scontrol", "show", "job", job_id)
         asked = re.findall(r"TresPer(?:Job|Node)=(\S+)", details)
-        if rule in ("train", "evaluate", "predict"):  # resources.gpu, resources.predict_gpu
+        if rule == "train":  # resources.gpu
+            assert asked == ["gres:gpu:2"], (rule, details)
+        elif rule in ("evaluate", "predict"):  # resources.predict_gpu
             assert asked == ["gres:gpu:1"], (rule, details)
         else:
             assert asked == [], (rule, details)
@@ -141,8 +145,12 @@ def test_results_equal_a_local_run(runs):
                for run in (on_slurm, local)]
     assert metrics[0] == metrics[1]
     # seeded training on the CPU, one thread in both runs: the same weights, bit for bit
-    weights = [torch.load(run / folder / "model.pt", map_location="cpu",
-                          weights_only=False)["state_dict"] for run in (on_slurm, local)]
+    checkpoints = [torch.load(run / folder / "model.pt", map_location="cpu", weights_only=True)
+                   for run in (on_slurm, local)]
+    # both trained as 2 processes (resources.gpu 2): torchrun inside the SLURM job
+    assert [c["training"]["processes"] for c in checkpoints] == [2, 2]
+    assert "running 2 processes" in (on_slurm / "logs/splice/cnn/train.log").read_text()
+    weights = [c["state_dict"] for c in checkpoints]
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     histories = [pd.read_csv(run / folder / "history.tsv", sep="\t").drop(columns="seconds")
@@ -205,8 +213,8 @@ def refusal(env: dict[str, str], workdir: Path, **resources) -> str:
 @pytest.mark.parametrize(("resources", "error"), [
     ({"partition": "nope"}, r"rule \w+: SLURM partition 'nope' does not exist \(the cluster "
                             r"has: debug\); check resources.partition.*"),
-    ({"gpu": 2}, r"rule train asks for 2 GPU\(s\) but no node of partition 'debug' has more "
-                 r"than 1; lower resources.gpu.*"),
+    ({"gpu": 3}, r"rule train asks for 3 GPU\(s\) but no node of partition 'debug' has more "
+                 r"than 2; lower resources.gpu.*"),
     ({"gpu_model": "a100"}, r"rule \w+ asks for GPU model 'a100' but partition 'debug' has: "
                             r"untyped; change resources.gpu_model"),
 ], ids=["partition", "gpu_count", "gpu_model"])

@@ -8,7 +8,7 @@
 # Debian's slurm-wlm daemons (slurmctld, slurmd) and munge, started by hand (no systemd):
 # everything lives in $BIOSEQ_SLURM_DIR (default /tmp/bioseq-slurm), clients find the
 # cluster through SLURM_CONF=$BIOSEQ_SLURM_DIR/slurm.conf. One node (this machine's CPUs
-# and memory, from `slurmd -C`) with one fake GPU, in partition `debug`. No accounting
+# and memory, from `slurmd -C`) with two fake GPUs, in partition `debug`. No accounting
 # database: Snakemake's SLURM plugin must query job states with squeue, and MinJobAge keeps
 # finished jobs visible to squeue long enough for that.
 set -euo pipefail
@@ -97,13 +97,15 @@ MinJobAge=300
 ReturnToService=2
 MpiDefault=none
 GresTypes=gpu
-$node NodeAddr=127.0.0.1 Gres=gpu:1 State=UNKNOWN
+$node NodeAddr=127.0.0.1 Gres=gpu:2 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
-    # one fake GPU: jobs asking for --gpus=1 / --gres=gpu:1 schedule, and get /dev/null
+    # two fake GPUs (a device file each): jobs asking for --gpus=N / --gres=gpu:N with
+    # N <= 2 schedule; a 2-GPU training job runs torchrun with 2 processes inside the job
     $SUDO tee "$DIR/gres.conf" > /dev/null << EOF
 AutoDetect=off
 NodeName=$host Name=gpu File=/dev/null
+NodeName=$host Name=gpu File=/dev/zero
 EOF
 }
 
