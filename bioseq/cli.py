@@ -1,4 +1,5 @@
-"""Command line: `bioseq encode|train|evaluate|predict|variant-effect|ism|report`.
+"""Command line: `bioseq encode|train|evaluate|predict|variant-effect|ism|report` (and
+`merge-variant-shards`).
 
 Every failure the user can fix is one line on stderr (`bioseq: error: ...`) and exit 2.
 """
@@ -102,6 +103,14 @@ def cmd_predict(args: argparse.Namespace) -> None:
     log.info("wrote %d predictions to %s", len(frame), args.out)
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise BioseqError(f"--shard must look like K/N (e.g. 2/8), not '{text}'") from None
+    return k, n
+
+
 def fasta_shard(paths: list[str], shard: str | None
                 ) -> list[tuple[str, tuple[int, int] | None]]:
     """(file, [begin, end) of its records) of shard `K/N` of the files' records taken in
@@ -110,10 +119,7 @@ def fasta_shard(paths: list[str], shard: str | None
 
     if shard is None:
         return [(path, None) for path in paths]
-    try:
-        k, n = (int(x) for x in shard.split("/"))
-    except ValueError:
-        raise BioseqError(f"--shard must look like K/N (e.g. 2/8), not '{shard}'") from None
+    k, n = parse_shard(shard)
     counts = [count_records(path) for path in paths]
     begin, end = shard_bounds(sum(counts), k, n)
     log.info("shard %d/%d: records %d-%d of %d", k, n, begin + 1, end, sum(counts))
@@ -129,19 +135,34 @@ def fasta_shard(paths: list[str], shard: str | None
 def cmd_variant_effect(args: argparse.Namespace) -> None:
     from .checkpoint import file_checksum, load_model
     from .genome import Genome, parse_aliases
-    from .variants import VariantOptions, score_vcf
+    from .io import shard_bounds
+    from .variants import VariantOptions, count_vcf_records, score_vcf
 
     options = VariantOptions(ref_mismatch=args.ref_mismatch, rc_average=args.rc_average,
                              window=args.window, batch_size=args.batch_size,
                              info_prefix=args.info_prefix, epsilon=args.epsilon)
     predictor = load_model(args.model_file, device=args.device)
     name = args.model_name or str(Path(args.model_file))
+    records = None
+    if args.shard:
+        total = count_vcf_records(args.vcf)
+        records = shard_bounds(total, *parse_shard(args.shard))
+        log.info("shard %s: records %d-%d of %d", args.shard, records[0] + 1, records[1], total)
     with Genome(args.reference, aliases=parse_aliases(args.contig_alias)) as genome:
         summary = score_vcf(predictor, args.vcf, genome, args.out, options=options,
-                            model_name=name, model_checksum=file_checksum(args.model_file))
+                            model_name=name, model_checksum=file_checksum(args.model_file),
+                            records=records)
     log.info("%d records, %d alleles: %d scored, skipped %s; REF mismatches %d", summary.records,
              summary.alleles, summary.scored, summary.skipped or "none", summary.ref_mismatches)
     log_variant_warnings(summary)
+
+
+def cmd_merge_variant_shards(args: argparse.Namespace) -> None:
+    from .variants import merge_variant_shards
+
+    summary = merge_variant_shards(args.parts, args.out)
+    log.info("merged %d shards: %d records, %d alleles scored", len(args.parts),
+             summary.records, summary.scored)
 
 
 def log_variant_warnings(summary) -> None:
@@ -279,7 +300,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="probabilities are clipped to [eps, 1 - eps] for log_odds")
     p.add_argument("--model-name", default=None, help="name in the VCF header (default: path)")
     p.add_argument("--device", default=None)
+    p.add_argument("--shard", default=None, metavar="K/N",
+                   help="score only the K-th of N equal runs of the records (1-based); "
+                        "join the N output folders with merge-variant-shards")
     p.set_defaults(func=cmd_variant_effect)
+
+    p = sub.add_parser("merge-variant-shards",
+                       help="join variant-effect --shard output folders, in shard order")
+    p.add_argument("--parts", required=True, nargs="+", help="the shards' --out folders")
+    p.add_argument("--out", required=True, help="folder for the joined outputs")
+    p.set_defaults(func=cmd_merge_variant_shards)
 
     p = sub.add_parser("ism", help="in-silico saturation mutagenesis of a sequence or region")
     p.add_argument("--model-file", required=True)

@@ -16,10 +16,11 @@ max(ref, eps)) (regression); `max_abs_diff` over all classes ranks the variants.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -29,9 +30,9 @@ import pandas as pd
 
 from .errors import BioseqError
 from .genome import Genome
-from .io import atomic_path
+from .io import atomic_path, concatenate
 from .predict import Predictor
-from .vcf import AnnotatedVcf, VcfReader
+from .vcf import AnnotatedVcf, VcfReader, join_annotated_vcfs
 
 REF_MISMATCH_POLICIES = ("skip", "score")
 EPSILON = 1e-6
@@ -211,11 +212,13 @@ SKIPPED_COLUMNS = ("chrom", "pos", "id", "ref", "alt", "reason")
 
 def score_vcf(predictor: Predictor, vcf_path: str | os.PathLike, genome: Genome,
               out_dir: str | os.PathLike, *, options: VariantOptions = VariantOptions(),
-              model_name: str = "model", model_checksum: str = "") -> VariantSummary:
+              model_name: str = "model", model_checksum: str = "",
+              records: tuple[int, int] | None = None) -> VariantSummary:
     """Score every REF/ALT pair of a VCF; writes into `out_dir` (replaced only on success):
     `scores.tsv` (one row per scored variant x ALT), `skipped.tsv` (with the reason),
     `annotated.vcf.gz` (+ `.tbi`) and `summary.json`. Streams in chunks of
-    `options.chunk_size` alleles."""
+    `options.chunk_size` alleles. `records=(begin, end)` scores only the records numbered
+    [begin, end) in file order (one shard; `merge_variant_shards` joins the shards)."""
     width = check_variant_model(predictor, window=options.window, path=model_name)
     reader = VcfReader(vcf_path)
     summary = VariantSummary(contig_length_mismatches=contig_length_mismatches(reader, genome))
@@ -228,12 +231,14 @@ def score_vcf(predictor: Predictor, vcf_path: str | os.PathLike, genome: Genome,
                                                         model_checksum),
                                      meta=_model_meta(predictor, model_name, model_checksum),
                                      prefix=options.info_prefix)
-            for records in _record_chunks(reader, options.chunk_size):
-                for record, values in zip(records, run.score(records), strict=True):
+            source = reader if records is None else itertools.islice(reader, *records)
+            for chunk in _record_chunks(source, options.chunk_size):
+                for record, values in zip(chunk, run.score(chunk), strict=True):
                     annotated.write(record, values)
             annotated.close()
             run.close()
-            _check_scored(summary, genome, vcf_path)
+            if records is None:  # a shard may hold only skipped records: checked when merged
+                _check_scored(summary, genome, vcf_path)
             (tmp / "summary.json").write_text(json.dumps(dataclasses.asdict(summary),
                                                          indent=2) + "\n")
     finally:
@@ -251,7 +256,46 @@ def contig_length_mismatches(reader: VcfReader, genome: Genome) -> dict[str, lis
     return found
 
 
-def _record_chunks(reader: VcfReader, size: int) -> Iterator[list]:
+def count_vcf_records(path: str | os.PathLike) -> int:
+    """Data records of a VCF/BCF (read through once; for splitting it into shards)."""
+    reader = VcfReader(path)
+    try:
+        return sum(1 for _ in reader)
+    finally:
+        reader.close()
+
+
+def merge_variant_shards(parts: list[str | os.PathLike], out_dir: str | os.PathLike, *,
+                         vcf_path: str | os.PathLike = "<vcf>") -> VariantSummary:
+    """Join the output folders of `score_vcf` shards (in record order) into one folder
+    with the same files, as if the whole VCF had been scored in one run."""
+    parts = [Path(p) for p in parts]
+    summary = VariantSummary()
+    for part in parts:
+        shard = json.loads((part / "summary.json").read_text())
+        for key in ("records", "alleles", "scored", "ref_mismatches"):
+            setattr(summary, key, getattr(summary, key) + shard[key])
+        for key in ("skipped", "missing_contigs"):
+            counts = getattr(summary, key)
+            for name, n in shard[key].items():
+                counts[name] = counts.get(name, 0) + n
+        summary.contig_length_mismatches.update(shard["contig_length_mismatches"])
+    if summary.records and not summary.scored:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.skipped.items()))
+        missing = ", ".join(sorted(summary.missing_contigs))
+        hint = (f"; VCF contig(s) {missing} not in the reference (map names with contig "
+                "aliases)") if missing else ""
+        raise BioseqError(f"no variant could be scored ({reasons}){hint}", path=str(vcf_path))
+    with atomic_path(out_dir, directory=True, marker="summary.json") as tmp:
+        for name in ("scores.tsv", "skipped.tsv"):
+            concatenate([p / name for p in parts], tmp / name, header_lines=1)
+        join_annotated_vcfs([p / "annotated.vcf.gz" for p in parts], tmp / "annotated.vcf.gz")
+        (tmp / "summary.json").write_text(json.dumps(dataclasses.asdict(summary), indent=2)
+                                          + "\n")
+    return summary
+
+
+def _record_chunks(reader: Iterable, size: int) -> Iterator[list]:
     chunk: list = []
     for record in reader:
         chunk.append(record)

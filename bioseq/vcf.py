@@ -240,3 +240,24 @@ def _info_value(value) -> str:
     if isinstance(value, float):
         return format(value, ".6g")
     return str(value)
+
+
+def join_annotated_vcfs(parts: list[Path], out: Path) -> None:
+    """bgzip VCFs with one header (the first part's) and their records in part order,
+    into `out` (bgzip) and `out.tbi`: the shards of one annotated VCF made whole."""
+    plain = out.with_suffix("")  # annotated.vcf beside annotated.vcf.gz, removed below
+    with open(plain, "wb") as sink:
+        for k, part in enumerate(parts):
+            with gzip.open(part, "rb") as source:
+                for line in source:
+                    if not line.startswith(b"#") or k == 0:
+                        sink.write(line)
+    try:
+        with _quiet_htslib():
+            pysam.tabix_compress(str(plain), str(out), force=True)
+            pysam.tabix_index(str(out), preset="vcf", force=True)
+    except (OSError, ValueError) as err:
+        raise BioseqError(f"cannot index the joined VCF ({_first_line(err)})",
+                          path=str(out)) from None
+    finally:
+        plain.unlink(missing_ok=True)

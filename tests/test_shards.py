@@ -92,3 +92,56 @@ def test_a_malformed_shard_is_one_clear_error(tmp_path):
                              "--shard", "3"], capture_output=True, text=True)
     assert result.returncode != 0 and "--shard must look like K/N" in result.stderr
     assert not (tmp_path / "x.tsv").exists()
+
+
+# ---------------------------------------------------------------- VCF shards
+
+
+def variant_effect(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([BIOSEQ, "variant-effect", *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_sharded_variant_effects_merge_to_the_whole_run(tmp_path):
+    import pysam
+    from test_variants import DEMO_VCF, SLICE
+
+    from bioseq.variants import count_vcf_records
+
+    assert count_vcf_records(DEMO_VCF) == 330
+    model = dna_checkpoint(tmp_path / "cnn.pt")
+    common = ["--model-file", str(model), "--vcf", str(DEMO_VCF), "--reference", str(SLICE),
+              "--model-name", "cnn", "--rc-average"]
+    variant_effect(*common, "--out", str(tmp_path / "whole"))
+    parts = [tmp_path / f"part{k}" for k in (1, 2, 3)]
+    for k, part in enumerate(parts, 1):
+        variant_effect(*common, "--out", str(part), "--shard", f"{k}/3")
+    merged = subprocess.run([BIOSEQ, "merge-variant-shards", "--parts", *map(str, parts),
+                             "--out", str(tmp_path / "merged")], capture_output=True, text=True)
+    assert merged.returncode == 0, merged.stderr
+    whole, joined = tmp_path / "whole", tmp_path / "merged"
+    for name in ("scores.tsv", "skipped.tsv", "summary.json"):
+        assert (joined / name).read_text() == (whole / name).read_text(), name
+    assert gzip.decompress((joined / "annotated.vcf.gz").read_bytes()) == gzip.decompress(
+        (whole / "annotated.vcf.gz").read_bytes())
+    with pysam.VariantFile(str(joined / "annotated.vcf.gz")) as vcf:  # the new index works
+        assert len(list(vcf.fetch("20", 1_300_000, 1_400_000))) > 0
+
+
+def test_shards_that_scored_nothing_between_them_are_an_error(tmp_path):
+    import json
+
+    from bioseq.variants import VariantSummary, merge_variant_shards
+
+    parts = []
+    for k in (1, 2):
+        parts.append(tmp_path / f"part{k}")
+        parts[-1].mkdir()
+        summary = VariantSummary(records=5, alleles=5, skipped={"contig_not_in_reference": 5},
+                                 missing_contigs={"chrX": 5})
+        (parts[-1] / "summary.json").write_text(json.dumps(summary.__dict__))
+    with pytest.raises(BioseqError, match=r"no variant could be scored \(10 contig_not_in_"
+                                          r"reference\); VCF contig\(s\) chrX not in"):
+        merge_variant_shards(parts, tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()

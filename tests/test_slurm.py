@@ -189,8 +189,10 @@ def test_ctrl_c_cancels_the_submitted_jobs(slurm_env, tmp_path):
         output = run.communicate(timeout=120)[1]
         backstop.cancel()
     assert job_id is not None, output[-3000:]
-    assert run.returncode != 0
+    # Snakemake's exit status after SIGINT varies with the moment it lands (0 was seen in
+    # CI); what matters is that the job was cancelled and the run did not go on
     assert job_state(slurm_env, job_id) == "CANCELLED", output[-3000:]
+    assert not (tmp_path / "results/report.html").exists()
 
 
 def no_job_submitted(result: subprocess.CompletedProcess, workdir: Path) -> None:

@@ -101,6 +101,13 @@ def prediction_shards(wildcards, extension):
             f"predictions.{k}-of-{shards}.{extension}" for k in range(1, shards + 1)]
 
 
+def variant_effect_shards(wildcards):
+    """The variant-effect shard folders of one data set and model, in record order."""
+    shards = RESOURCES["predict_shards"]
+    return [f"results/{wildcards.dataset}/{wildcards.model}/variant_effect_shards/"
+            f"{k}-of-{shards}" for k in range(1, shards + 1)]
+
+
 def predict_inputs(wildcards):
     dataset = DATASETS[wildcards.dataset]
     return list(dataset.predict or dataset.fasta or dataset.inputs)

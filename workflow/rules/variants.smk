@@ -1,8 +1,37 @@
+localrules:
+    merge_variant_effect,
+
+
 rule variant_effect:
     input:
         model="results/{dataset}/{model}/model.pt",
         vcf=VARIANT_EFFECT.vcf if VARIANT_EFFECT else [],
         reference=reference_files() if VARIANT_EFFECT else [],
+    output:
+        shard=temp(
+            directory("results/{dataset}/{model}/variant_effect_shards/{shard}-of-{shards}")
+        ),
+    log:
+        "logs/{dataset}/{model}/variant_effect/{shard}-of-{shards}.log",
+    wildcard_constraints:
+        shard=r"\d+",
+        shards=r"\d+",
+    params:
+        settings=VARIANT_EFFECT,
+    threads: RESOURCES["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        **slurm_resources(gpus=RESOURCES["predict_gpu"]),
+    conda:
+        "../../envs/bioseq.yaml"
+    script:
+        "../scripts/variant_effect.py"
+
+
+rule merge_variant_effect:
+    input:
+        shards=variant_effect_shards,
     output:
         scores=report(
             "results/{dataset}/{model}/variant_effect/scores.tsv",
@@ -25,16 +54,15 @@ rule variant_effect:
     log:
         "logs/{dataset}/{model}/variant_effect.log",
     params:
-        settings=VARIANT_EFFECT,
-    threads: RESOURCES["threads"]
+        vcf=VARIANT_EFFECT.vcf if VARIANT_EFFECT else None,
+    threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
-        **slurm_resources(gpus=RESOURCES["predict_gpu"]),
+        mem_mb=2000,
+        runtime=30,
     conda:
         "../../envs/bioseq.yaml"
     script:
-        "../scripts/variant_effect.py"
+        "../scripts/merge_variant_effect.py"
 
 
 rule saturation_mutagenesis:
