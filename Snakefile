@@ -20,6 +20,7 @@ include: "workflow/rules/encode.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/crossval.smk"
 include: "workflow/rules/variants.smk"
 include: "workflow/rules/report.smk"
 

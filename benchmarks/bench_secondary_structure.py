@@ -2,7 +2,7 @@
 every architecture, the training time, and per-residue inference throughput.
 
 Models and training settings are those of the pipeline config
-`workflow/configs/secondary_structure.yaml`; the data are read in place from
+`benchmarks/accuracy/secondary_structure.yaml`; the data are read in place from
 `../shared/data/secondary_structure` through the same functions the pipeline rules call
 (encode_dataset, encode_test_set, train_from_store, evaluate). Training chains whose
 sequence is in CB513 are dropped (2). Inference throughput: the windowed, length-bucketed
@@ -38,7 +38,7 @@ from bioseq.store import EncodedStore, encode_dataset, encode_test_set
 from bioseq.training import train_from_store
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "workflow" / "configs" / "secondary_structure.yaml"
+CONFIG = REPO / "benchmarks" / "accuracy" / "secondary_structure.yaml"
 BASELINE_PROTEINS = {"full": 200, "small": 20}  # proteins timed one per call
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .config import dataset_config, load_yaml, model_config
+from .config import dataset_config, expand_models, load_yaml, model_config
 from .errors import BioseqError
 
 log = logging.getLogger("bioseq")
@@ -57,7 +57,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from .training import train_from_store
 
     config = load_yaml(args.config)
-    model = model_config(args.model, _section(config, "models", args.model, args.config),
+    models = {"models": expand_models(config.get("models") or {}).entries}  # cnn.g1, ...
+    model = model_config(args.model, _section(models, "models", args.model, args.config),
                          config.get("training"))
     result = train_from_store(args.store, architecture=model.architecture,
                               params=dict(model.params), train=vars(model.train),

@@ -7,12 +7,13 @@ settings; library functions take explicit keyword arguments.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -60,11 +61,69 @@ class SplitConfig:
         _check_number("kmer", self.kmer, integer=True, low=2, high=12)
 
 
+CV_SELECT = {"binary": "mcc", "multiclass": "accuracy", "multilabel": "macro_f1",
+             "regression": "r2"}  # default validation metric that picks each fold's models
+
+
+@dataclass(frozen=True)
+class CrossValidationConfig:
+    """K-fold cross-validation: every fold is the test split once; the rest is split into
+    train and val (stratified), val serving early stopping and model selection only."""
+
+    folds: int = 0  # 0: one train/val/test split, no cross-validation
+    run: int | None = None  # train only the first `run` folds (quick looks, smoke tests)
+    val_fraction: float = 0.1  # of each fold's training part
+    seed: int = 0
+    select: str | None = None  # validation metric choosing among a family's grid members
+    ensemble: int = 0  # also score the mean of each fold's top-N models (by `select`)
+
+    def __post_init__(self) -> None:
+        if self.folds != 0:
+            _check_number("cv.folds", self.folds, integer=True, low=2)
+        if self.run is not None:
+            _check_number("cv.run", self.run, integer=True, low=1, high=max(self.folds, 1))
+        _check_number("cv.val_fraction", self.val_fraction, low=0, high=0.5, open_low=True)
+        _check_number("cv.seed", self.seed, integer=True, low=0)
+        _check_number("cv.ensemble", self.ensemble, integer=True, low=0)
+
+    @property
+    def folds_run(self) -> int:
+        return self.run or self.folds
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """The non-deep baseline: logistic regression on k-mer frequencies (k = 1..kmer) of
+    each sequence; for per_residue, on the one-hot letters `window` residues either side."""
+
+    kmer: int = 0  # 0: no baseline
+    window: int = 7
+    C: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)  # inverse regularisation, picked on val
+    max_records: int = 200_000  # training rows sampled (sequences, or residues)
+
+    def __post_init__(self) -> None:
+        try:  # YAML lists reach here as tuples of strings
+            object.__setattr__(self, "C", tuple(float(c) for c in self.C))
+        except (TypeError, ValueError):
+            raise BioseqError(f"baseline.C must be a list of numbers, not {self.C!r}") from None
+        _check_number("baseline.kmer", self.kmer, integer=True, low=0, high=8)
+        _check_number("baseline.window", self.window, integer=True, low=0, high=50)
+        _check_number("baseline.max_records", self.max_records, integer=True, low=100)
+        if not self.C:
+            raise BioseqError("baseline.C needs at least one value")
+        for value in self.C:
+            _check_number("baseline.C", value, low=0, open_low=True)
+
+    @property
+    def enabled(self) -> bool:
+        return self.kmer > 0
+
+
 # the keys that say where a data set's records and labels come from, and how they are named
 INPUT_FILES = ("fasta", "class_fastas", "labels_table", "residue_labels", "residue_mask",
                "residue_table")
 INPUT_NAMES = ("id_column", "label_field", "label_columns", "sequence_column", "mask_column")
-RESERVED_MODEL_NAMES = ("encoded", "test_sets")  # folders beside the model folders
+RESERVED_MODEL_NAMES = ("encoded", "test_sets", "cv", "baselines")  # beside model folders
 
 
 @dataclass(frozen=True)
@@ -117,11 +176,26 @@ class DatasetConfig:
     predict: tuple[str, ...] = ()  # FASTA file(s) to predict; default: the inputs
     models: tuple[str, ...] = ()  # models trained on this data set; default: all
     test_sets: Mapping[str, TestSetConfig] = field(default_factory=dict)
+    record_ids: str = "header"  # header: the FASTA ID; numbered: file#record number
+    cv: CrossValidationConfig = CrossValidationConfig()
+    baseline: BaselineConfig = BaselineConfig()
 
     def __post_init__(self) -> None:
         where = f"dataset '{self.name}'"
         if self.task not in TASKS:
             raise BioseqError(f"{where}: task must be one of {TASKS}, not '{self.task}'")
+        self._check_cross_validation(where)
+        if self.task == "per_residue" and self.baseline.kmer > 1:
+            raise BioseqError(f"{where}: the per-residue baseline reads the one-hot letters of "
+                              "a window around each residue; give baseline: {kmer: 1, window: N}")
+        if self.record_ids not in ("header", "numbered"):
+            raise BioseqError(f"{where}: record_ids must be header or numbered, "
+                              f"not '{self.record_ids}'")
+        if self.record_ids == "numbered" and (self.labels_table or self.task == "per_residue"
+                                              or self.bed or self.class_beds):
+            raise BioseqError(f"{where}: record_ids numbered is for FASTA inputs whose labels "
+                              "come with the file or header (a table or label FASTA matches "
+                              "records by ID)")
         if self.task == "per_residue":
             self._check_residue_inputs(where)
             return
@@ -147,6 +221,28 @@ class DatasetConfig:
             raise BioseqError(f"{where}: 'classes' lists a class twice: {list(self.classes)}")
         if self.label_columns and not self.labels_table:
             raise BioseqError(f"{where}: 'label_columns' needs 'labels_table'")
+
+    def _check_cross_validation(self, where: str) -> None:
+        if not self.cv.folds:
+            return
+        if self.task == "per_residue":
+            raise BioseqError(f"{where}: cv is for per-sequence tasks; per_residue data sets "
+                              "are scored on their test split and test_sets")
+        if self.split.method == "homology":
+            raise BioseqError(f"{where}: cv folds are stratified at random; drop "
+                              "split.method homology or cv")
+        if self.cv.select is not None and self.cv.select not in MONITORS[self.task]:
+            choices = ", ".join(MONITORS[self.task][1:])
+            raise BioseqError(f"{where}: cv.select '{self.cv.select}' does not apply to a "
+                              f"{self.task} task (choose from {choices})")
+        if self.cv.select == "val_loss":
+            raise BioseqError(f"{where}: cv.select needs a metric such as "
+                              f"{CV_SELECT[self.task]}, not val_loss")
+
+    @property
+    def cv_select(self) -> str:
+        """The validation metric that ranks models within a fold."""
+        return self.cv.select or CV_SELECT[self.task]
 
     def _check_genome_inputs(self, where: str) -> None:
         genomic = bool(self.bed or self.class_beds)
@@ -220,7 +316,8 @@ class DatasetConfig:
         genomic = {"bed": (), "class_beds": {}, "reference": None, "bed_label_column": None}
         return dataclasses.replace(self, name=f"{self.name}.{name}", **inputs, **names,
                                    **genomic, test_sets={}, predict=(),
-                                   split=SplitConfig(field=self.split.field))
+                                   split=SplitConfig(field=self.split.field),
+                                   cv=CrossValidationConfig())
 
 
 @dataclass(frozen=True)
@@ -267,6 +364,49 @@ class ModelConfig:
         if self.architecture not in REGISTRY:
             raise BioseqError(f"model '{self.name}': unknown architecture '{self.architecture}' "
                               f"(choose from {', '.join(sorted(REGISTRY))})")
+
+
+GRID_SEPARATOR = ".g"  # grid member names: cnn.g1, cnn.g2, ...
+MAX_GRID = 256
+TRAIN_KEYS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+
+
+class ModelGrid(NamedTuple):
+    """Model entries with every `grid` expanded into one plain entry per combination."""
+
+    entries: dict[str, dict]  # name -> model entry without `grid`
+    family: dict[str, str]  # name -> the config entry it comes from
+    settings: dict[str, dict]  # name -> the grid values it takes ({} outside a grid)
+
+
+def expand_models(models: Mapping[str, Any]) -> ModelGrid:
+    """`cnn: {..., grid: {dropout: [0.2, 0.4], lr: [1e-3, 3e-3]}}` becomes cnn.g1 ... cnn.g4,
+    one per combination (in the order the grid lists them, last key fastest). Grid keys
+    are training keys (`lr`, `batch_size`, ...) or architecture `params`."""
+    entries, family, settings = {}, {}, {}
+    for name, entry in models.items():
+        entry = dict(entry) if isinstance(entry, Mapping) else entry
+        grid = entry.pop("grid", None) if isinstance(entry, dict) else None
+        if not grid:
+            entries[name], family[name], settings[name] = entry, name, {}
+            continue
+        where = f"model '{name}'.grid"
+        if not isinstance(grid, Mapping) or not all(
+                isinstance(v, list) and v for v in grid.values()):
+            raise BioseqError(f"{where}: expected a mapping of key -> non-empty list of values")
+        combinations = list(itertools.product(*grid.values()))
+        if len(combinations) > MAX_GRID:
+            raise BioseqError(f"{where}: {len(combinations)} combinations; at most {MAX_GRID}")
+        for number, values in enumerate(combinations, start=1):
+            member = f"{name}{GRID_SEPARATOR}{number}"
+            chosen = dict(zip(grid, values, strict=True))
+            params = {**(entry.get("params") or {})}
+            train = {**(entry.get("train") or {})}
+            for key, value in chosen.items():
+                (train if key in TRAIN_KEYS else params)[key] = value
+            entries[member] = {**entry, "params": params, "train": train}
+            family[member], settings[member] = name, chosen
+    return ModelGrid(entries, family, settings)
 
 
 def from_dict(cls: type, data: Mapping[str, Any] | None, *, where: str, **extra: Any):
@@ -426,6 +566,10 @@ def _check_variant_effect(section: VariantEffectConfig, datasets: list[DatasetCo
         if dataset is None or model_name not in dataset_models(dataset, models):
             raise BioseqError(f"variant_effect.models: '{dataset_name}/{model_name}' is not a "
                               "dataset/model pair this workflow trains")
+        if dataset.cv.folds:
+            raise BioseqError(f"variant_effect.models: '{dataset_name}' is cross-validated "
+                              "(one model per fold); score variants with a model trained on "
+                              "one split")
         if dataset.alphabet != "dna" or dataset.task == "per_residue":
             raise BioseqError(f"variant_effect.models: '{dataset_name}' is a "
                               f"{dataset.alphabet} {dataset.task} data set; variant effects "
@@ -442,6 +586,7 @@ class WorkflowConfig:
     resources: ResourcesConfig = ResourcesConfig()
     report: str = "results/report.html"
     variant_effect: Mapping[str, Any] | None = None  # see VariantEffectConfig
+    accuracy: Mapping[str, Any] | None = None  # benchmarks/accuracy: published numbers shown
 
 
 def check_workflow_config(config: Mapping[str, Any]) -> WorkflowConfig:
@@ -451,9 +596,13 @@ def check_workflow_config(config: Mapping[str, Any]) -> WorkflowConfig:
         raise BioseqError("config: 'datasets' and 'models' must each name at least one entry")
     from_dict(TrainConfig, workflow.training, where="config.training")
     datasets = [dataset_config(name, entry) for name, entry in workflow.datasets.items()]
+    grid = expand_models(workflow.models)
     models = [model_config(name, entry, workflow.training)
-              for name, entry in workflow.models.items()]
-    reserved = [m for m in workflow.models if m in RESERVED_MODEL_NAMES]
+              for name, entry in grid.entries.items()]
+    clash = [m for m in grid.entries if m in workflow.models and grid.family[m] != m]
+    if clash:
+        raise BioseqError(f"model name '{clash[0]}' is also a grid member's name; rename it")
+    reserved = [m for m in grid.entries if m in RESERVED_MODEL_NAMES]
     if reserved:
         raise BioseqError(f"model name '{reserved[0]}' is taken by the results layout; "
                           "choose another")
@@ -464,7 +613,7 @@ def check_workflow_config(config: Mapping[str, Any]) -> WorkflowConfig:
                               f"'{unknown[0]}' (have: {', '.join(workflow.models)})")
         for name in dataset.test_sets:
             dataset.test_set(name)  # its inputs must make a valid data set too
-    _check_models_build(datasets, models)
+    _check_models_build(datasets, models, grid.family)
     if workflow.variant_effect is not None:
         _check_variant_effect(variant_effect_config(workflow.variant_effect), datasets,
                               workflow.models)
@@ -476,17 +625,21 @@ def variant_effect_config(data: Mapping[str, Any]) -> VariantEffectConfig:
 
 
 def dataset_models(dataset: DatasetConfig, models: Mapping[str, Any]) -> list[str]:
-    """The model names trained on `dataset`, in config order."""
-    return [m for m in models if not dataset.models or m in dataset.models]
+    """The model names trained on `dataset`, in config order, grids expanded (a data set's
+    `models` list names config entries; a grid entry brings all its members)."""
+    family = expand_models(models).family
+    return [m for m in family if not dataset.models or family[m] in dataset.models
+            or m in dataset.models]
 
 
-def _check_models_build(datasets: list[DatasetConfig], models: list[ModelConfig]) -> None:
+def _check_models_build(datasets: list[DatasetConfig], models: list[ModelConfig],
+                        family: Mapping[str, str]) -> None:
     """Build every dataset x model pair once (tiny, on the CPU) so that bad
     hyper-parameters stop the workflow before any job runs."""
     for dataset in datasets:
         size = get_alphabet(dataset.alphabet).size
         for model in models:
-            if dataset.models and model.name not in dataset.models:
+            if dataset.models and family[model.name] not in dataset.models:
                 continue
             try:
                 build_model(model.architecture, in_channels=size, n_outputs=2,

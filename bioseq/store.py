@@ -129,8 +129,12 @@ def _encode_sequences(config: DatasetConfig, encoder: SequenceEncoder, tmp: Path
             contextlib.ExitStack() as stack:
         genome = stack.enter_context(Genome(config.reference)) if config.reference else None
         for path, class_name in _sources(config):
+            numbered = 0
             for ids, seqs, descriptions in _source_chunks(config, path, chunk_characters,
                                                           genome):
+                if config.record_ids == "numbered":  # headers that do not name records
+                    ids = [f"{Path(path).name}#{numbered + k}" for k in range(1, len(ids) + 1)]
+                    numbered += len(ids)
                 chunk = encoder.encode(ids, seqs, width=width, source=path)
                 collector.add(ids, descriptions, source=path, class_name=class_name)
                 tokens.append(chunk.tokens)

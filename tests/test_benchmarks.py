@@ -18,3 +18,28 @@ def test_benchmark_runs_and_prints_a_ratio(script: Path):
                             text=True, timeout=300, cwd=script.parents[1])
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ratio:" in result.stdout
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+ACCURACY_RUNNER = Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy" / "run.py"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data beside the checkout")
+def test_accuracy_suite_smoke_run_writes_every_table(tmp_path):
+    """The whole suite through the real pipeline, one fold and one epoch (CI's version)."""
+    result = subprocess.run([sys.executable, str(ACCURACY_RUNNER), "all", "--smoke",
+                             "--workdir", str(tmp_path)], capture_output=True, text=True,
+                            timeout=1500)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    text = (tmp_path / "ACCURACY.md").read_text()
+    for heading in ("## Promoters", "## Splice junctions", "## Protein secondary structure"):
+        assert heading in text
+    for dataset in ("ecoli", "bsubtilis", "splice_cv"):  # the smoke data sets
+        summary = tmp_path / "results" / dataset / "cv" / "summary.json"
+        assert summary.is_file(), dataset
+        assert f"| {dataset} | 1/" in text  # 1 fold run of 5 or 10
+    assert "not run" in text  # the promoter sets a smoke run leaves out say so
+    assert "k-mer baseline" in text and "CNNProm" in text
+    cb513 = tmp_path / "results" / "netsurfp2" / "cnn" / "test_sets" / "cb513" / "metrics.json"
+    assert cb513.is_file()

@@ -7,6 +7,8 @@ import yaml
 from bioseq.alphabets import ALPHABETS
 from bioseq.config import (
     TASKS,
+    BaselineConfig,
+    CrossValidationConfig,
     DatasetConfig,
     ResourcesConfig,
     SplitConfig,
@@ -14,6 +16,8 @@ from bioseq.config import (
     WorkflowConfig,
     check_workflow_config,
     dataset_config,
+    dataset_models,
+    expand_models,
     load_yaml,
     model_config,
 )
@@ -218,11 +222,13 @@ def normalise(value):
 
 @pytest.mark.parametrize(("section", "cls"), [
     ("length", LengthPolicy), ("encoding", EncodingPolicy), ("split", SplitConfig),
+    ("cv", CrossValidationConfig), ("baseline", BaselineConfig),
 ])
 def test_schema_dataset_section_defaults_equal_the_dataclasses(schema, section, cls):
     properties = schema["$defs"]["dataset"]["properties"][section]["properties"]
     assert set(properties) == {f.name for f in dataclasses.fields(cls)}
-    assert schema_defaults(properties) == dataclass_defaults(cls)
+    assert schema_defaults(properties) == {k: normalise(v)
+                                           for k, v in dataclass_defaults(cls).items()}
 
 
 def test_schema_train_defaults_equal_train_config(schema):
@@ -243,7 +249,7 @@ def test_schema_dataset_defaults_equal_dataset_config(schema):
     defaults = dataclass_defaults(DatasetConfig)
     documented = schema_defaults(properties)
     for key, value in documented.items():
-        if key in ("length", "encoding", "split"):  # sections: their own fields are compared
+        if key in ("length", "encoding", "split", "cv", "baseline"):  # compared field by field
             assert value == {}
             assert defaults[key] == type(defaults[key])()
         else:
@@ -384,3 +390,86 @@ def test_model_names_that_collide_with_result_folders_are_refused():
     with pytest.raises(BioseqError, match="model name 'encoded' is taken"):
         check_workflow_config({"datasets": {"d": {"fasta": "a.fa", "length": {"length": 9}}},
                                "models": {"encoded": {"architecture": "bigru"}}})
+
+
+# ---------------------------------------------------------------- cross-validation, grids
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({**DATASET, "cv": {"folds": 1}}, "cv.folds must be an integer >= 2"),
+    ({**DATASET, "cv": {"folds": 5, "run": 6}}, "cv.run must be an integer >= 1 and <= 5"),
+    ({**DATASET, "cv": {"folds": 5, "select": "q3"}}, "cv.select 'q3' does not apply"),
+    ({**DATASET, "cv": {"folds": 5, "select": "val_loss"}}, "cv.select needs a metric"),
+    ({**DATASET, "cv": {"folds": 5, "val_fraction": 0.7}}, "cv.val_fraction must be"),
+    ({**DATASET, "cv": {"folds": 5}, "split": {"method": "homology"}},
+     "cv folds are stratified at random"),
+    ({**DATASET, "cv": {"fold": 5}}, "dataset 'd'.cv: unknown key(s) fold"),
+    ({**DATASET, "baseline": {"kmer": 9}}, "baseline.kmer must be an integer >= 0 and <= 8"),
+    ({**DATASET, "baseline": {"kmer": 3, "C": ["x"]}}, "baseline.C must be a list of numbers"),
+    ({**DATASET, "baseline": {"kmer": 3, "C": [0]}}, "baseline.C must be a number > 0"),
+    ({**DATASET, "record_ids": "random"}, "record_ids must be header or numbered"),
+    ({**DATASET, "record_ids": "numbered", "labels_table": "t.tsv"},
+     "record_ids numbered is for FASTA inputs"),
+])
+def test_invalid_cross_validation_and_baseline_values(entry, message):
+    assert message in one_line_error(dataset_config, "d", entry)
+
+
+def test_cross_validation_is_for_per_sequence_tasks():
+    entry = {"alphabet": "protein", "task": "per_residue", "fasta": "s.fa",
+             "residue_labels": "l.fa", "cv": {"folds": 5}}
+    assert "cv is for per-sequence tasks" in one_line_error(dataset_config, "d", entry)
+    entry = {**entry, "cv": {}, "baseline": {"kmer": 2}}
+    assert "give baseline: {kmer: 1, window: N}" in one_line_error(dataset_config, "d", entry)
+
+
+def test_cv_select_defaults_to_the_task_metric():
+    assert dataset_config("d", {**DATASET, "task": "binary"}).cv_select == "mcc"
+    assert dataset_config("d", DATASET).cv_select == "accuracy"
+    assert dataset_config("d", {**DATASET, "cv": {"folds": 3, "select": "auroc"}}).cv_select \
+        == "auroc"
+
+
+def test_grid_expands_into_one_model_per_combination():
+    grid = expand_models({
+        "cnn": {"architecture": "cnn", "params": {"channels": [8], "dropout": 0.1},
+                "train": {"epochs": 3}, "grid": {"dropout": [0.2, 0.4], "lr": [1e-3, 3e-3]}},
+        "gru": {"architecture": "bigru"}})
+    assert list(grid.entries) == ["cnn.g1", "cnn.g2", "cnn.g3", "cnn.g4", "gru"]
+    assert grid.entries["cnn.g2"] == {"architecture": "cnn",
+                                      "params": {"channels": [8], "dropout": 0.2},
+                                      "train": {"epochs": 3, "lr": 3e-3}}
+    assert grid.settings["cnn.g3"] == {"dropout": 0.4, "lr": 1e-3}
+    assert grid.family == {"cnn.g1": "cnn", "cnn.g2": "cnn", "cnn.g3": "cnn",
+                           "cnn.g4": "cnn", "gru": "gru"}
+    dataset = dataset_config("d", {**DATASET, "models": ["cnn"]})
+    models = {"cnn": {"architecture": "cnn", "grid": {"dropout": [0.1, 0.2]}},
+              "gru": {"architecture": "bigru"}}
+    assert dataset_models(dataset, models) == ["cnn.g1", "cnn.g2"]
+
+
+@pytest.mark.parametrize(("grid", "message"), [
+    ({"dropout": []}, "model 'cnn'.grid: expected a mapping of key -> non-empty list"),
+    ({"dropout": 0.2}, "model 'cnn'.grid: expected a mapping of key -> non-empty list"),
+    ({"a": list(range(17)), "b": list(range(16))}, "272 combinations; at most 256"),
+])
+def test_bad_grids_are_one_line(grid, message):
+    models = {"cnn": {"architecture": "cnn", "grid": grid}}
+    assert message in one_line_error(expand_models, models)
+
+
+def test_grid_values_are_checked_like_the_model_they_make():
+    models = {"cnn": {"architecture": "cnn", "params": {"channels": [8], "kernel_sizes": [5],
+                                                        "pool": [1]},
+                      "grid": {"kernel_sizes": [[5], [5, 3]]}}}
+    config = workflow(models=models)
+    config["datasets"] = {"s": {**DATASET, "length": {"length": 60}}}
+    del config["variant_effect"]
+    message = one_line_error(check_workflow_config, config)
+    assert message.startswith("model 'cnn.g2' on dataset 's'")
+
+
+def test_variant_effects_need_a_single_split_model():
+    config = workflow()
+    config["datasets"]["splice"]["cv"] = {"folds": 5}
+    message = one_line_error(check_workflow_config, config)
+    assert "'splice' is cross-validated" in message

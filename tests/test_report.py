@@ -129,3 +129,37 @@ def test_page_in_headless_chromium(tmp_path):
     assert seen["count_after"] == "1 of 202 rows"
     assert seen["cells"] == [HOSTILE_IDS[0]]  # shown as text
     assert seen["injected_images"] == 0 and seen["svg_onload"] == 0
+
+
+def test_baseline_row_and_cross_validation_table(tmp_path, splice_store):
+    """A real k-mer baseline joins the leaderboard (never as the best model), and a
+    cross-validation summary becomes a table of mean ± s.d. with each fold's choices."""
+    from bioseq.baselines import fit_baseline, write_baseline
+    from bioseq.crossval import summarize_folds
+    from bioseq.store import EncodedStore
+
+    results = tmp_path / "results"
+    result = fit_baseline(EncodedStore(splice_store), kmax=3, C=(1.0,))
+    write_baseline(result, results / "toy" / "baselines" / "kmer",
+                   settings={"kmer": 3, "window": 7, "max_records": 1000})
+    model = results / "toy" / "cnn"
+    model.mkdir(parents=True)
+    (model / "metrics.json").write_text(json.dumps({"task": "multiclass", "accuracy": 0.5}))
+    folds = [{"fold": k, "models": {m: {"val": {"accuracy": v}, "test": {"accuracy": t}}
+                                    for m, v, t in (("cnn.g1", 0.9, 0.8), ("cnn.g2", 0.7, 0.9))},
+              "baseline": {"accuracy": 0.6}, "ensemble": None} for k in (1, 2)]
+    summary = summarize_folds(folds, select="accuracy",
+                              family={"cnn.g1": "cnn", "cnn.g2": "cnn"})
+    summary.update(folds_total=5, settings={"cnn.g1": {"dropout": 0.1},
+                                            "cnn.g2": {"dropout": 0.4}})
+    (results / "cvset" / "cv").mkdir(parents=True)
+    (results / "cvset" / "cv" / "summary.json").write_text(json.dumps(summary))
+    build_report(results, tmp_path / "report.html")
+    html = (tmp_path / "report.html").read_text()
+    accuracy = f"{result.metrics['accuracy']:.4f}"
+    assert "<td>kmer_baseline</td><td>logistic regression, k-mers k &lt;= 3</td>" in html
+    assert accuracy in html
+    assert '<tr class="best"><td>cnn</td>' in html  # the model, not the baseline
+    assert "cvset: cross-validation (2 of 5 folds" in html
+    assert "0.8000 ± 0.0000" in html  # best: cnn.g1 chosen on val both times
+    assert "cnn → cnn.g1 (dropout=0.1)" in html

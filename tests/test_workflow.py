@@ -279,3 +279,75 @@ def check_demo_secondary_structure(results: Path, models: list[str]) -> None:
         assert len(table) == sum(len(s) for s in predicted[1::2])
     # always guessing coil, the commonest state, scores 0.42 on this CB513 slice
     assert max(q3.values()) >= 0.60, q3
+
+
+@pytest.fixture(scope="module")
+def cv_run(tmp_path_factory):
+    """3-fold cross-validation of a splice slice: a 2-member CNN grid, a BiGRU, the k-mer
+    baseline and a top-2 ensemble, each fold's jobs scheduled by Snakemake."""
+    workdir = tmp_path_factory.mktemp("cv")
+    ids = write_slice(workdir / "splice_slice.fa", every=4)
+    cnn = {**TINY_MODELS["cnn"], "grid": {"dropout": [0.0, 0.5]}}
+    config = {"datasets": {"s": {"fasta": "splice_slice.fa", "length": {"length": 60},
+                                 "cv": {"folds": 3, "ensemble": 2}, "baseline": {"kmer": 3}}},
+              "models": {"cnn": cnn, "bigru": TINY_MODELS["bigru"]},
+              "training": {"epochs": 2, "batch_size": 32}, "resources": {"threads": 1}}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, ids
+
+
+def test_cross_validation_tests_every_record_once(cv_run):
+    workdir, ids = cv_run
+    cv = workdir / "results" / "s" / "cv"
+    tested = []
+    for k in (1, 2, 3):
+        frame = pd.read_csv(cv / f"fold{k}" / "cnn.g1" / "test_predictions.tsv", sep="\t")
+        tested += frame["id"].tolist()
+        for model in ("cnn.g2", "bigru", "ensemble"):  # every model scores the same fold
+            other = pd.read_csv(cv / f"fold{k}" / model / "test_predictions.tsv", sep="\t")
+            assert other["id"].tolist() == frame["id"].tolist()
+    dropped = pd.read_csv(cv / "fold1" / "encoded" / "dropped.tsv", sep="\t")["id"]
+    assert sorted(tested) == sorted(set(ids) - set(dropped))
+    assert not (workdir / "results" / "s" / "cnn.g1").exists()  # no single-split run
+
+
+def test_cross_validation_summary_follows_the_fold_files(cv_run):
+    workdir, _ = cv_run
+    cv = workdir / "results" / "s" / "cv"
+    summary = json.loads((cv / "summary.json").read_text())
+    assert summary["folds_run"] == 3 and summary["select"] == "accuracy"
+    assert set(summary["rows"]) == {"cnn.g1", "cnn.g2", "bigru", "cnn", "best",
+                                    "kmer_baseline", "ensemble"}
+
+    def read(k, model, name):
+        return json.loads((cv / f"fold{k}" / model / name).read_text())
+
+    chosen_test = []
+    for choice in summary["choices"]:
+        k = choice["fold"]
+        val = {m: read(k, m, "val_metrics.json")["accuracy"] for m in ("cnn.g1", "cnn.g2")}
+        assert choice["family_choice"]["cnn"] == max(val, key=val.get)  # ties: first listed
+        chosen_test.append(read(k, choice["best"], "metrics.json")["accuracy"])
+        assert read(k, "ensemble", "metrics.json")["split"] == "test"
+    assert summary["rows"]["best"]["accuracy"]["mean"] == pytest.approx(np.mean(chosen_test))
+    table = pd.read_csv(cv / "summary.tsv", sep="\t").set_index("row")
+    assert table.loc["best", "accuracy_mean"] == pytest.approx(np.mean(chosen_test), abs=1e-6)
+    assert table.loc["kmer_baseline", "folds"] == 3
+    assert summary["settings"]["cnn.g2"] == {"dropout": 0.5}
+    html = (workdir / "results" / "report.html").read_text()
+    assert "s: cross-validation (3 of 3 folds" in html
+
+
+ACCURACY_CONFIGS = sorted((REPO / "benchmarks" / "accuracy").glob("*.yaml"))
+SHARED = REPO.parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data beside the checkout")
+@pytest.mark.parametrize("config", ACCURACY_CONFIGS, ids=lambda p: p.stem)
+def test_accuracy_configs_plan_their_jobs(config):
+    """Every benchmark config passes the checks and plans its whole DAG on the real data."""
+    result = snakemake(REPO, "--configfile", str(config), "--dry-run", "--cores", "2",
+                       "--quiet", "rules")
+    assert result.returncode == 0, result.stderr[-3000:]

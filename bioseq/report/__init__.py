@@ -26,7 +26,9 @@ from . import evaluation, plots
 _SUMMARY_METRICS = ("q3", "q8", "accuracy", "balanced_accuracy", "mcc", "macro_f1", "auroc",
                     "auprc", "protein_accuracy_mean", "subset_accuracy", "pearson",
                     "spearman", "r2", "mse", "ece")
-_NOT_MODELS = ("encoded", "test_sets")  # dataset-level folders beside the model folders
+_NOT_MODELS = ("encoded", "test_sets", "cv", "baselines")  # beside the model folders
+CV_COLUMNS = ("accuracy", "mcc", "sensitivity", "specificity", "auroc", "macro_f1", "r2",
+              "pearson")
 
 
 def _read_json(path: Path) -> dict | None:
@@ -155,8 +157,45 @@ def _test_sets(model_dir: Path) -> list[dict]:
     return found
 
 
+def _baseline_section(folder: Path) -> dict | None:
+    """The k-mer baseline as a leaderboard row (no curves: it has no epochs)."""
+    metrics, fit = _read_json(folder / "metrics.json"), _read_json(folder / "baseline.json")
+    if metrics is None:
+        return None
+    train = {"architecture": f"logistic regression, k-mers k <= {fit['kmer']}"
+             if metrics["task"] != "per_residue" else
+             f"logistic regression, window ±{fit['window']}",
+             "best_epoch": "–", "seconds": fit["seconds"], "device": "cpu",
+             "parameters": "–", "monitor": "–"}
+    summary = {k: metrics[k] for k in _SUMMARY_METRICS if metrics.get(k) is not None}
+    return {"name": "kmer_baseline", "train": train, "metrics": metrics, "curves": None,
+            "confusion": None, "proteins": None, "test_sets": _test_sets(folder),
+            "summary": summary, "baseline": True, "variants": None, "ism": [], "roc": None,
+            "calibration": None}
+
+
+def _cross_validation(dataset_dir: Path) -> dict | None:
+    """The cross-validation table: mean ± s.d. over test folds of each row."""
+    summary = _read_json(dataset_dir / "cv" / "summary.json")
+    if summary is None:
+        return None
+    present = {k for row in summary["rows"].values() for k in row}
+    columns = [c for c in CV_COLUMNS if c in present]
+    columns += sorted(k for k in present if k.startswith("error_"))
+    settings = summary.get("settings", {})
+    choices = [{**c, "grid": "; ".join(
+        f"{family} → {member} ({', '.join(f'{k}={v}' for k, v in settings[member].items())})"
+        for family, member in c["family_choice"].items() if settings.get(member))}
+        for c in summary["choices"]]
+    return {"folds_run": summary["folds_run"], "folds_total": summary["folds_total"],
+            "select": summary["select"], "columns": columns, "rows": summary["rows"],
+            "choices": choices}
+
+
 def _best_model(models: list[dict], metric_names: list[str]) -> str | None:
-    """The model with the highest first summary metric (lowest for mse and ece)."""
+    """The model with the highest first summary metric (lowest for mse and ece); never the
+    baseline, which has no predictions to show."""
+    models = [m for m in models if not m.get("baseline")]
     if not metric_names:
         return models[0]["name"] if models else None
     key = metric_names[0]
@@ -194,11 +233,15 @@ def collect(results_dir: str | os.PathLike,
         model_dirs = sorted(p for p in dataset_dir.iterdir()
                             if p.is_dir() and p.name not in _NOT_MODELS
                             and (selection is None or p.name in selection[dataset_dir.name]))
-        if meta is None and not model_dirs:
+        baseline = _baseline_section(dataset_dir / "baselines" / "kmer")
+        cross_validation = _cross_validation(dataset_dir)
+        if meta is None and not model_dirs and cross_validation is None:
             continue
         if meta is None:
             missing.append(f"{dataset_dir.name}: encoded data (encoded/meta.json)")
         models = [_model_section(dataset_dir.name, d, missing) for d in model_dirs]
+        if baseline is not None:
+            models.append(baseline)
         metric_names = sorted({k for m in models for k in m["summary"]},
                               key=_SUMMARY_METRICS.index)
         best = _best_model(models, metric_names)
@@ -208,6 +251,7 @@ def collect(results_dir: str | os.PathLike,
                    if lengths_path.is_file() else None)
         datasets.append({"name": dataset_dir.name, "meta": meta, "models": models,
                          "metric_names": metric_names, "best": best, "lengths": lengths,
+                         "cv": cross_validation,
                          **_predictions(dataset_dir, best, meta)})
     if not datasets:
         missing.append(f"no results found under {results_dir}")

@@ -9,6 +9,7 @@ from bioseq.config import (
     check_workflow_config,
     dataset_config,
     dataset_models,
+    expand_models,
     region_slug,
     variant_effect_config,
 )
@@ -23,11 +24,14 @@ except BioseqError as err:
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 DATASETS = {name: dataset_config(name, entry) for name, entry in config["datasets"].items()}
-MODELS = list(config["models"])
+MODEL_GRID = expand_models(config["models"])  # grids expanded: cnn.g1, cnn.g2, ...
+MODELS = list(MODEL_GRID.entries)
 RESOURCES = config["resources"]
 TEST_SETS = sorted({name for d in DATASETS.values() for name in d.test_sets})
 RESIDUE_DATASETS = [name for name, d in DATASETS.items() if d.task == "per_residue"]
 SEQUENCE_DATASETS = [name for name in DATASETS if name not in RESIDUE_DATASETS]
+CV_DATASETS = [name for name, d in DATASETS.items() if d.cv.folds]
+BASELINE_DATASETS = [name for name, d in DATASETS.items() if d.baseline.enabled]
 VARIANT_EFFECT = (variant_effect_config(config["variant_effect"])
                   if config.get("variant_effect") else None)
 ISM_REGIONS = {region_slug(r): r for r in (VARIANT_EFFECT.ism_regions if VARIANT_EFFECT else ())}
@@ -79,6 +83,7 @@ wildcard_constraints:
     model=alternatives(MODELS),
     test_set=alternatives(TEST_SETS),
     region=alternatives(ISM_REGIONS),
+    fold=r"[1-9][0-9]*",
 
 
 def dataset_inputs(wildcards):
@@ -114,9 +119,46 @@ def predict_inputs(wildcards):
 
 
 def model_runs():
-    """(dataset, model) pairs, as each data set's `models` list selects them."""
-    return [(d, m) for d, dataset in DATASETS.items()
+    """(dataset, model) pairs trained on one split, as each data set's `models` list selects
+    them (cross-validated data sets train per fold instead)."""
+    return [(d, m) for d, dataset in DATASETS.items() if d not in CV_DATASETS
             for m in dataset_models(dataset, config["models"])]
+
+
+def fold_numbers(dataset):
+    return range(1, DATASETS[dataset].cv.folds_run + 1)
+
+
+def fold_model_files(wildcards, name):
+    """One file of every model of a data set in one fold, in config order."""
+    return [f"results/{wildcards.dataset}/cv/fold{wildcards.fold}/{m}/{name}"
+            for m in dataset_models(DATASETS[wildcards.dataset], config["models"])]
+
+
+def cv_fold_files(wildcards, name):
+    """One file of every model in every fold run of a data set, fold by fold."""
+    models = dataset_models(DATASETS[wildcards.dataset], config["models"])
+    return [f"results/{wildcards.dataset}/cv/fold{k}/{m}/{name}"
+            for k in fold_numbers(wildcards.dataset) for m in models]
+
+
+def cv_extra_files(wildcards):
+    """Per fold: the k-mer baseline and the ensemble, where the data set asks for them."""
+    dataset, files = DATASETS[wildcards.dataset], []
+    for k in fold_numbers(wildcards.dataset):
+        if dataset.baseline.enabled:
+            files.append(f"results/{wildcards.dataset}/cv/fold{k}/baselines/kmer")
+        if dataset.cv.ensemble:
+            files.append(f"results/{wildcards.dataset}/cv/fold{k}/ensemble/metrics.json")
+    return files
+
+
+def cv_outputs():
+    return [f"results/{d}/cv/summary.json" for d in CV_DATASETS]
+
+
+def baseline_outputs():
+    return [f"results/{d}/baselines/kmer" for d in BASELINE_DATASETS if d not in CV_DATASETS]
 
 
 def model_outputs(*names):
@@ -161,4 +203,5 @@ def ism_outputs(name="ism.json"):
 
 def all_outputs():
     return [config["report"], *model_outputs("metrics.json"), *test_set_outputs(),
-            *prediction_outputs(), *variant_effect_outputs(), *ism_outputs()]
+            *prediction_outputs(), *variant_effect_outputs(), *ism_outputs(), *cv_outputs(),
+            *baseline_outputs()]

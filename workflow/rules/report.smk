@@ -5,6 +5,8 @@ rule report:
         test_sets=test_set_outputs(),
         variant_effects=variant_effect_outputs(),
         ism=ism_outputs(),
+        cross_validation=cv_outputs(),
+        baselines=baseline_outputs(),
     output:
         html=config["report"],
     log:

@@ -8,7 +8,7 @@ rule train:
     log:
         "logs/{dataset}/{model}/train.log",
     params:
-        model=lambda wildcards: config["models"][wildcards.model],
+        model=lambda wildcards: MODEL_GRID.entries[wildcards.model],
         training=config.get("training", {}),
     threads: RESOURCES["threads"]
     resources:

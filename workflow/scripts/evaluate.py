@@ -7,6 +7,7 @@ import pandas as pd
 
 from bioseq.cli import run_step
 from bioseq.evaluate import evaluate, write_evaluation
+from bioseq.io import write_text_atomic
 from bioseq.report import plots
 
 sm = snakemake  # noqa: F821
@@ -16,6 +17,11 @@ def step() -> None:
     result = evaluate(sm.input.model, sm.input.store, split="test")
     write_evaluation(result, metrics_path=sm.output.metrics,
                      predictions_path=sm.output.predictions)
+    if "val_metrics" in sm.output.keys():  # cross-validation folds choose models on val
+        val = evaluate(sm.input.model, sm.input.store, split="val")
+        write_text_atomic(sm.output.val_metrics, json.dumps(val.metrics, indent=2) + "\n")
+    if "confusion" not in sm.output.keys():
+        return
     title = f"{sm.wildcards.dataset} / {sm.wildcards.model}"
     if "test_set" in sm.wildcards.keys():
         title += f" on {sm.wildcards.test_set}"
