@@ -25,12 +25,13 @@ from sklearn.preprocessing import MaxAbsScaler
 
 from .errors import BioseqError
 from .io import atomic_path
-from .metrics import compute_metrics
+from .metrics import LOWER_IS_BETTER, compute_metrics
 from .store import EncodedStore
 from .tasks import IGNORE
 
 ROWS_PER_CHUNK = 4096
 SELECT = {"binary": "mcc", "multiclass": "accuracy", "per_residue": "accuracy"}
+MAX_FEATURES = 1 << 22  # k-mer columns: the coefficients stay ~100 MB for a few classes
 
 
 def kmer_features(tokens: np.ndarray, *, alphabet_size: int, kmax: int) -> sparse.csr_matrix:
@@ -123,13 +124,19 @@ class _Features:
         """Metrics of `probs` (rows, classes); per residue over whole proteins."""
         if not self.per_residue:
             return compute_metrics(self.store.task, self.y, probs, names)
-        labels = self.store.labels[self.index]
-        full = np.zeros((len(self.index), len(names), labels.shape[1]), np.float32)
+        # only the (sampled) residues scored here count: the others become IGNORE
+        width = self.store.labels.shape[1]
+        labels = np.full((len(self.index), width), IGNORE, np.uint8)
+        labels[self.rows, self.positions] = self.y
+        full = np.zeros((len(self.index), len(names), width), np.float32)
         full[self.rows, :, self.positions] = probs
         return compute_metrics("per_residue", labels, full, names)
 
 
 def _fit(train: _Features, C: float, seed: int) -> tuple[MaxAbsScaler, LogisticRegression]:
+    if len(np.unique(train.y)) < 2:
+        raise BioseqError("the baseline needs at least two classes in the train split",
+                          path=str(train.store.path))
     scaler = MaxAbsScaler().fit(train.X)
     model = LogisticRegression(C=C, max_iter=500, random_state=seed)
     with warnings.catch_warnings():
@@ -148,10 +155,11 @@ def _probs(scaler: MaxAbsScaler, model: LogisticRegression, features: _Features,
 
 def fit_baseline(store: EncodedStore, *, kmax: int = 6, window: int = 7,
                  C: Sequence[float] = (0.01, 0.1, 1.0, 10.0), max_records: int = 200_000,
-                 test_sets: dict[str, EncodedStore] | None = None,
+                 test_sets: dict[str, EncodedStore] | None = None, select: str | None = None,
                  seed: int = 0) -> BaselineResult:
-    """Train on the train split for every C, keep the one best on val, score test and
-    every test set. Classification and per_residue tasks only."""
+    """Train on the train split for every C, keep the one best on val by `select` (default:
+    MCC for binary, accuracy otherwise), score test and every test set. Classification
+    and per_residue tasks only."""
     if store.task not in SELECT:
         raise BioseqError(f"the k-mer baseline classifies; a {store.task} task has none",
                           path=str(store.path))
@@ -162,17 +170,22 @@ def fit_baseline(store: EncodedStore, *, kmax: int = 6, window: int = 7,
     if not len(train.y) or not len(val.y):
         raise BioseqError("the baseline needs non-empty train and val splits",
                           path=str(store.path))
-    names, select = store.label_names, SELECT[store.task]
+    names, select = store.label_names, select or SELECT[store.task]
+    sign = -1.0 if select in LOWER_IS_BETTER else 1.0
     best = None
     for value in C:
         fitted = _fit(train, value, seed)
         val_metrics = val.metrics(_probs(*fitted, val, len(names)), names)
-        if best is None or val_metrics[select] > best[2][select]:
-            best = (value, fitted, val_metrics)
-    chosen, fitted, val_metrics = best
+        score = val_metrics.get(select)
+        if best is None or (score is not None and (best[3] is None or sign * score
+                                                   > sign * best[3])):
+            best = (value, fitted, val_metrics, score)
+    chosen, fitted, val_metrics, _ = best
     scored = {}
     for name, other in {"": store, **(test_sets or {})}.items():
         test = _Features(other, "test", limit=None, **options)
+        if not len(test.y):
+            raise BioseqError("the test split is empty", path=str(other.path))
         scored[name] = test.metrics(_probs(*fitted, test, len(names)), names)
         scored[name].update(split="test", task=store.task, architecture="kmer_baseline",
                             dataset=other.meta["dataset"], C=chosen)

@@ -123,7 +123,9 @@ class BaselineConfig:
 INPUT_FILES = ("fasta", "class_fastas", "labels_table", "residue_labels", "residue_mask",
                "residue_table")
 INPUT_NAMES = ("id_column", "label_field", "label_columns", "sequence_column", "mask_column")
-RESERVED_MODEL_NAMES = ("encoded", "test_sets", "cv", "baselines")  # beside model folders
+# folders beside the model folders, and the rows of a cross-validation summary
+RESERVED_MODEL_NAMES = ("encoded", "test_sets", "cv", "baselines", "ensemble", "best",
+                        "kmer_baseline")
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,13 @@ class DatasetConfig:
         if self.task not in TASKS:
             raise BioseqError(f"{where}: task must be one of {TASKS}, not '{self.task}'")
         self._check_cross_validation(where)
+        if self.baseline.enabled and self.task in ("multilabel", "regression"):
+            raise BioseqError(f"{where}: the k-mer baseline classifies; a {self.task} task "
+                              "has none (drop baseline)")
+        size = get_alphabet(self.alphabet).size
+        if sum(size ** k for k in range(1, self.baseline.kmer + 1)) > (1 << 22):
+            raise BioseqError(f"{where}: baseline.kmer {self.baseline.kmer} makes more than "
+                              f"4 M k-mer features for {self.alphabet}; lower it")
         if self.task == "per_residue" and self.baseline.kmer > 1:
             raise BioseqError(f"{where}: the per-residue baseline reads the one-hot letters of "
                               "a window around each residue; give baseline: {kmer: 1, window: N}")
@@ -231,6 +240,9 @@ class DatasetConfig:
         if self.split.method == "homology":
             raise BioseqError(f"{where}: cv folds are stratified at random; drop "
                               "split.method homology or cv")
+        if self.test_sets or self.predict:
+            raise BioseqError(f"{where}: a cross-validated data set trains one model per fold "
+                              "and scores each on its fold; drop test_sets/predict, or cv")
         if self.cv.select is not None and self.cv.select not in MONITORS[self.task]:
             choices = ", ".join(MONITORS[self.task][1:])
             raise BioseqError(f"{where}: cv.select '{self.cv.select}' does not apply to a "
@@ -317,7 +329,7 @@ class DatasetConfig:
         return dataclasses.replace(self, name=f"{self.name}.{name}", **inputs, **names,
                                    **genomic, test_sets={}, predict=(),
                                    split=SplitConfig(field=self.split.field),
-                                   cv=CrossValidationConfig())
+                                   cv=CrossValidationConfig(), record_ids="header")
 
 
 @dataclass(frozen=True)
@@ -399,6 +411,9 @@ def expand_models(models: Mapping[str, Any]) -> ModelGrid:
             raise BioseqError(f"{where}: {len(combinations)} combinations; at most {MAX_GRID}")
         for number, values in enumerate(combinations, start=1):
             member = f"{name}{GRID_SEPARATOR}{number}"
+            if member in models or member in entries:
+                raise BioseqError(f"{where}: member name '{member}' is also a model's name; "
+                                  "rename that model")
             chosen = dict(zip(grid, values, strict=True))
             params = {**(entry.get("params") or {})}
             train = {**(entry.get("train") or {})}
@@ -599,9 +614,6 @@ def check_workflow_config(config: Mapping[str, Any]) -> WorkflowConfig:
     grid = expand_models(workflow.models)
     models = [model_config(name, entry, workflow.training)
               for name, entry in grid.entries.items()]
-    clash = [m for m in grid.entries if m in workflow.models and grid.family[m] != m]
-    if clash:
-        raise BioseqError(f"model name '{clash[0]}' is also a grid member's name; rename it")
     reserved = [m for m in grid.entries if m in RESERVED_MODEL_NAMES]
     if reserved:
         raise BioseqError(f"model name '{reserved[0]}' is taken by the results layout; "

@@ -121,7 +121,7 @@ def flat_metrics(metrics: Mapping) -> dict[str, float]:
     flat = {k: float(v) for k, v in metrics.items()
             if isinstance(v, int | float) and not isinstance(v, bool) and k != "n"}
     for name, values in (metrics.get("per_class") or {}).items():
-        if "recall" in values:
+        if "recall" in values and values.get("support", 1) > 0:  # absent: no error rate
             flat[f"error_{name}"] = 1.0 - float(values["recall"])
     return flat
 
@@ -182,9 +182,10 @@ def _read(path: Path) -> dict:
 def summarize_cv_results(cv_dir: str | os.PathLike, *, folds: list[int], models: list[str],
                          family: Mapping[str, str], select: str,
                          settings: Mapping[str, Mapping] | None = None,
-                         folds_total: int | None = None) -> dict:
-    """Read `cv_dir/fold{k}/{model}/{metrics,val_metrics}.json` (and the baseline's and
-    ensemble's where present) and summarise them with `summarize_folds`."""
+                         folds_total: int | None = None, baseline: bool = False,
+                         ensemble: bool = False) -> dict:
+    """Read `cv_dir/fold{k}/{model}/{metrics,val_metrics}.json` (and, where asked for, the
+    baseline's and the ensemble's) and summarise them with `summarize_folds`."""
     cv_dir = Path(cv_dir)
     per_fold = []
     for k in folds:
@@ -192,9 +193,9 @@ def summarize_cv_results(cv_dir: str | os.PathLike, *, folds: list[int], models:
         entry = {"fold": k, "models": {m: {"val": _read(fold_dir / m / "val_metrics.json"),
                                            "test": _read(fold_dir / m / "metrics.json")}
                                        for m in models}}
-        for key, path in (("baseline", fold_dir / "baselines" / "kmer" / "metrics.json"),
-                          ("ensemble", fold_dir / "ensemble" / "metrics.json")):
-            entry[key] = _read(path) if path.is_file() else None
+        entry["baseline"] = (_read(fold_dir / "baselines" / "kmer" / "metrics.json")
+                             if baseline else None)
+        entry["ensemble"] = _read(fold_dir / "ensemble" / "metrics.json") if ensemble else None
         per_fold.append(entry)
     summary = summarize_folds(per_fold, select=select, family={m: family[m] for m in models})
     summary["folds_total"] = folds_total or len(folds)

@@ -101,3 +101,13 @@ def test_regression_has_no_baseline(tmp_path, write_fasta):
     with pytest.raises(Exception, match="classifies"):
         fit_baseline(EncodedStore(tmp_path / "store"))
 
+
+
+def test_sampled_residues_are_scored_alone(residue_store):
+    """With fewer sampled residues than the split holds, only the sampled ones count."""
+    store = EncodedStore(residue_store)
+    whole = fit_baseline(store, kmax=1, window=3, C=(1.0,))
+    sampled = fit_baseline(store, kmax=1, window=3, C=(1.0,), max_records=150)
+    assert sampled.val_metrics["residues"] == 150
+    assert whole.val_metrics["residues"] > 150
+    assert 0.3 < sampled.val_metrics["q3"] < 0.9  # unsampled residues would drag it down

@@ -406,6 +406,14 @@ def test_model_names_that_collide_with_result_folders_are_refused():
     ({**DATASET, "baseline": {"kmer": 9}}, "baseline.kmer must be an integer >= 0 and <= 8"),
     ({**DATASET, "baseline": {"kmer": 3, "C": ["x"]}}, "baseline.C must be a list of numbers"),
     ({**DATASET, "baseline": {"kmer": 3, "C": [0]}}, "baseline.C must be a number > 0"),
+    ({**DATASET, "task": "regression", "labels_table": "t.tsv", "label_columns": ["y"],
+      "baseline": {"kmer": 3}}, "the k-mer baseline classifies; a regression task has none"),
+    ({**DATASET, "alphabet": "protein", "baseline": {"kmer": 6}},
+     "baseline.kmer 6 makes more than 4 M k-mer features for protein"),
+    ({**DATASET, "cv": {"folds": 5}, "test_sets": {"t": {"fasta": "t.fa"}}},
+     "a cross-validated data set trains one model per fold"),
+    ({**DATASET, "cv": {"folds": 5}, "predict": "new.fa"},
+     "a cross-validated data set trains one model per fold"),
     ({**DATASET, "record_ids": "random"}, "record_ids must be header or numbered"),
     ({**DATASET, "record_ids": "numbered", "labels_table": "t.tsv"},
      "record_ids numbered is for FASTA inputs"),
@@ -473,3 +481,16 @@ def test_variant_effects_need_a_single_split_model():
     config["datasets"]["splice"]["cv"] = {"folds": 5}
     message = one_line_error(check_workflow_config, config)
     assert "'splice' is cross-validated" in message
+
+
+def test_grid_member_names_must_be_free():
+    models = {"cnn": {"architecture": "cnn", "grid": {"dropout": [0.1, 0.2]}},
+              "cnn.g2": {"architecture": "cnn"}}
+    assert "member name 'cnn.g2' is also a model's name" in one_line_error(expand_models,
+                                                                          models)
+
+
+@pytest.mark.parametrize("name", ["ensemble", "best", "kmer_baseline", "cv", "baselines"])
+def test_names_of_summary_rows_and_folders_are_reserved(name):
+    config = workflow(models={name: {"architecture": "cnn"}})
+    assert f"model name '{name}' is taken" in one_line_error(check_workflow_config, config)

@@ -86,8 +86,10 @@ def test_rank_models_by_validation_metric():
 
 
 def test_flat_metrics_adds_per_class_error():
-    metrics = {"n": 10, "accuracy": 0.9, "labels": ["x", "y"], "ok": True,
-               "per_class": {"x": {"recall": 0.75}, "y": {"recall": 1.0}}}
+    metrics = {"n": 10, "accuracy": 0.9, "labels": ["x", "y", "z"], "ok": True,
+               "per_class": {"x": {"recall": 0.75, "support": 4},
+                             "y": {"recall": 1.0, "support": 6},
+                             "z": {"recall": 0.0, "support": 0}}}  # absent from the fold
     assert flat_metrics(metrics) == {"accuracy": 0.9, "error_x": 0.25, "error_y": 0.0}
 
 

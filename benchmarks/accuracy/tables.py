@@ -106,11 +106,12 @@ def _split_section(config: dict, results: Path, accuracy: dict) -> list[str]:
                   *[f"{t} {LABELS.get(metric, metric)}" for t in test_sets], "Q8",
                   "train time (s)"]
         lines += [f"| {' | '.join(header)} |", "|---|" + "---|" * (len(header) - 1)]
-        models = [(m, results / name / m) for m in dataset_models(dataset, config["models"])]
+        models = [(m, results / name / m, True)
+                  for m in dataset_models(dataset, config["models"])]
         models.append(("k-mer baseline (one-hot window, logistic regression)",
-                       results / name / "baselines" / "kmer"))
+                       results / name / "baselines" / "kmer", False))
         best = {}
-        for label, folder in models:
+        for label, folder, deep in models:
             metrics = _read(folder / "metrics.json")
             if metrics is None:
                 lines.append(f"| {label} | not run |" + " |" * (len(header) - 2))
@@ -120,7 +121,7 @@ def _split_section(config: dict, results: Path, accuracy: dict) -> list[str]:
             for t in test_sets:
                 scored = _read(folder / "test_sets" / t / "metrics.json") or {}
                 cells.append(_cell(scored, metric))
-                if "kmer" not in str(folder) and scored.get(metric) is not None:
+                if deep and scored.get(metric) is not None:
                     best[t] = max(best.get(t, 0.0), scored[metric])
             cells += [_cell(metrics, "q8"), str(train.get("seconds", "–"))]
             lines.append(f"| {label} | {' | '.join(cells)} |")
@@ -136,8 +137,9 @@ def _split_section(config: dict, results: Path, accuracy: dict) -> list[str]:
 def task_section(task: str, config: dict, results: Path, *, seconds: float | None) -> str:
     accuracy = config.get("accuracy") or {}
     title = accuracy.get("title", task)
-    wall = f"{seconds / 60:.1f} min wall" if seconds is not None else "wall time not measured"
-    lines = [f"## {title}", "", f"{accuracy.get('protocol', '')} Pipeline run: {wall}.", ""]
+    wall = (f"Pipeline run: {seconds / 60:.1f} min wall." if seconds is not None else
+            "**Not run** by the suite run that wrote this file (no timing record).")
+    lines = [f"## {title}", "", f"{accuracy.get('protocol', '')} {wall}", ""]
     cross_validated = any((entry.get("cv") or {}).get("folds")
                           for entry in config["datasets"].values())
     lines += (_cv_section if cross_validated else _split_section)(config, results, accuracy)

@@ -91,6 +91,8 @@ rule kmer_baseline:
     params:
         baseline=lambda wildcards: DATASETS[wildcards.dataset].baseline,
         test_sets=lambda wildcards: list(DATASETS[wildcards.dataset].test_sets),
+        select=lambda wildcards: (DATASETS[wildcards.dataset].cv_select
+                                  if DATASETS[wildcards.dataset].cv.folds else None),
     threads: 1
     resources:
         mem_mb=8000,
@@ -113,6 +115,7 @@ use rule kmer_baseline as kmer_baseline_fold with:
     params:
         baseline=lambda wildcards: DATASETS[wildcards.dataset].baseline,
         test_sets=[],
+        select=lambda wildcards: DATASETS[wildcards.dataset].cv_select,
 
 
 rule cv_summary:
@@ -133,6 +136,7 @@ rule cv_summary:
         settings=MODEL_GRID.settings,
         select=lambda wildcards: DATASETS[wildcards.dataset].cv_select,
         cv=lambda wildcards: DATASETS[wildcards.dataset].cv,
+        baseline=lambda wildcards: DATASETS[wildcards.dataset].baseline,
     threads: 1
     resources:
         mem_mb=1000,

@@ -16,7 +16,8 @@ def step() -> None:
                  for name, path in zip(sm.params.test_sets, sm.input.test_sets, strict=True)}
     result = fit_baseline(EncodedStore(sm.input.store), kmax=options.kmer,
                           window=options.window, C=options.C,
-                          max_records=options.max_records, test_sets=test_sets)
+                          max_records=options.max_records, test_sets=test_sets,
+                          select=sm.params.select)
     write_baseline(result, sm.output.folder,
                    settings={"kmer": options.kmer, "window": options.window,
                              "max_records": options.max_records})

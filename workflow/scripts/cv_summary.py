@@ -18,7 +18,9 @@ def step() -> None:
     summary = summarize_cv_results(Path(sm.output.summary).parent, folds=sm.params.folds,
                                    models=sm.params.models, family=sm.params.family,
                                    select=sm.params.select, settings=sm.params.settings,
-                                   folds_total=sm.params.cv.folds)
+                                   folds_total=sm.params.cv.folds,
+                                   baseline=sm.params.baseline.enabled,
+                                   ensemble=bool(sm.params.cv.ensemble))
     summary["dataset"] = sm.wildcards.dataset
     write_table(pd.DataFrame(summary_table(summary)), sm.output.table)
     write_text_atomic(sm.output.summary, json.dumps(summary, indent=2) + "\n")
