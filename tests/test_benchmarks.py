@@ -39,7 +39,7 @@ def test_accuracy_suite_smoke_run_writes_every_table(tmp_path):
         summary = tmp_path / "results" / dataset / "cv" / "summary.json"
         assert summary.is_file(), dataset
         assert f"| {dataset} | 1/" in text  # 1 fold run of 5 or 10
-    assert "not run" in text  # the promoter sets a smoke run leaves out say so
+    assert "| mouse_tata |" not in text  # a smoke run keeps the smoke data sets only
     assert "k-mer baseline" in text and "CNNProm" in text
     cb513 = tmp_path / "results" / "netsurfp2" / "cnn" / "test_sets" / "cb513" / "metrics.json"
     assert cb513.is_file()
