@@ -31,7 +31,6 @@ from .tasks import IGNORE
 
 ROWS_PER_CHUNK = 4096
 SELECT = {"binary": "mcc", "multiclass": "accuracy", "per_residue": "accuracy"}
-MAX_FEATURES = 1 << 22  # k-mer columns: the coefficients stay ~100 MB for a few classes
 
 
 def kmer_features(tokens: np.ndarray, *, alphabet_size: int, kmax: int) -> sparse.csr_matrix:

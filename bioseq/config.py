@@ -61,6 +61,7 @@ class SplitConfig:
         _check_number("kmer", self.kmer, integer=True, low=2, high=12)
 
 
+MAX_KMER_FEATURES = 1 << 22  # baseline columns: its coefficients stay ~100 MB
 CV_SELECT = {"binary": "mcc", "multiclass": "accuracy", "multilabel": "macro_f1",
              "regression": "r2"}  # default validation metric that picks each fold's models
 
@@ -191,7 +192,7 @@ class DatasetConfig:
             raise BioseqError(f"{where}: the k-mer baseline classifies; a {self.task} task "
                               "has none (drop baseline)")
         size = get_alphabet(self.alphabet).size
-        if sum(size ** k for k in range(1, self.baseline.kmer + 1)) > (1 << 22):
+        if sum(size ** k for k in range(1, self.baseline.kmer + 1)) > MAX_KMER_FEATURES:
             raise BioseqError(f"{where}: baseline.kmer {self.baseline.kmer} makes more than "
                               f"4 M k-mer features for {self.alphabet}; lower it")
         if self.task == "per_residue" and self.baseline.kmer > 1:
@@ -640,8 +641,7 @@ def dataset_models(dataset: DatasetConfig, models: Mapping[str, Any]) -> list[st
     """The model names trained on `dataset`, in config order, grids expanded (a data set's
     `models` list names config entries; a grid entry brings all its members)."""
     family = expand_models(models).family
-    return [m for m in family if not dataset.models or family[m] in dataset.models
-            or m in dataset.models]
+    return [m for m in family if not dataset.models or family[m] in dataset.models]
 
 
 def _check_models_build(datasets: list[DatasetConfig], models: list[ModelConfig],

@@ -25,7 +25,7 @@ from .errors import BioseqError
 from .io import atomic_path
 from .labels import SPLITS
 from .metrics import LOWER_IS_BETTER
-from .splits import DROPPED, split_counts
+from .splits import DROPPED, split_class_counts, split_counts
 from .store import EncodedStore
 
 FOLD_FILES = ("tokens.npy", "starts.npy", "lengths.npy", "labels.npy", "ids.txt", "dropped.tsv")
@@ -90,11 +90,7 @@ def write_fold_store(store_dir: str | os.PathLike, out_dir: str | os.PathLike, *
     meta["cv"] = {"fold": fold, "folds": folds, "seed": seed, "val_fraction": val_fraction}
     meta["counts"]["splits"] = split_counts(split)
     if stratify:
-        names = store.label_names
-        meta["counts"]["classes"] = {
-            split_name: {name: int(((split == code) & (store.labels == c)).sum())
-                         for c, name in enumerate(names)}
-            for code, split_name in enumerate(SPLITS)}
+        meta["counts"]["classes"] = split_class_counts(store.labels, split, store.label_names)
     with atomic_path(out_dir, directory=True, marker="meta.json") as tmp:
         for name in FOLD_FILES:
             _link_or_copy(store.path / name, tmp / name)

@@ -217,6 +217,16 @@ def check_class_counts(labels: np.ndarray, keep: np.ndarray, names: tuple[str, .
                               "removing duplicates; every class needs at least 2")
 
 
+def split_class_counts(labels: np.ndarray, split: np.ndarray,
+                       names: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """Per split, the count of each class (labels: class indices, per record or residue)."""
+    counts = {}
+    for code, split_name in enumerate(SPLITS):
+        members = labels[split == code]
+        counts[split_name] = {name: int((members == c).sum()) for c, name in enumerate(names)}
+    return counts
+
+
 def split_counts(split: np.ndarray) -> dict[str, int]:
     counts = {name: int((split == code).sum()) for code, name in enumerate(SPLITS)}
     counts["dropped"] = int((split == DROPPED).sum())

@@ -37,6 +37,7 @@ from .splits import (
     hash_groups,
     homology_groups,
     row_hashes,
+    split_class_counts,
     split_counts,
 )
 from .tasks import IGNORE
@@ -298,10 +299,7 @@ def _metadata(config: DatasetConfig, labels, counts: dict, split: np.ndarray, de
               width: int, *, held_out: bool) -> dict:
     class_counts = {}
     if config.task in ("binary", "multiclass", "per_residue"):  # records, or residues
-        for code, name in enumerate(SPLITS):
-            members = labels.values[split == code]
-            class_counts[name] = {labels.names[c]: int((members == c).sum())
-                                  for c in range(len(labels.names))}
+        class_counts = split_class_counts(labels.values, split, labels.names)
     return {
         "bioseq_version": __version__,
         "dataset": config.name,
