@@ -8,7 +8,9 @@ scores.tsv, skipped.tsv, bgzip + tabix annotated VCF, summary.json) with two sav
 reloaded, untrained 200-bp `cnn` checkpoints: (a) 2 x 64 channels with a flatten head
 (the `cnn` of config.yaml; the issue #4 targets are checked on it) and (b) the default
 3 x 128 channels, with score_vcf's default options. A row `score_windows only` times the
-encode + model part alone on pre-built windows. The baseline is what a user's loop does:
+encode + model part alone on pre-built windows, and the row below it the same windows all
+through the full forward pass (the ALT windows of SNVs are otherwise recomputed only where
+they differ from REF: `bioseq.edits`). The baseline is what a user's loop does:
 read each record with pysam, build its REF and ALT windows (`variant_window`), one
 `predict([ref, alt])` call per variant, alt - ref; it writes no files, and is run on the
 first few hundred variants. Batched and one-by-one scores are checked to agree.
@@ -43,6 +45,7 @@ from _common import best_of, machine_info, parse_args, print_table, status_mb
 
 import bioseq
 from bioseq.checkpoint import save_checkpoint
+from bioseq.edits import score_edits
 from bioseq.encoding import EncodingPolicy, LengthPolicy
 from bioseq.genome import Genome
 from bioseq.models import build_model
@@ -208,7 +211,8 @@ def measure_model(name: str, checkpoint: Path, vcfs: dict[str, Path], windows: l
             label = f"score_vcf, {name}" + (", rc_average=True" if rc_average else "")
             rows.append([label, n, seconds, n / seconds, f"{others.cores:.2f}"])
         if extra_rows:
-            rows.append(time_score_windows(predictor, windows, name, size["repeats"]))
+            rows += time_score_windows(predictor, windows, name, size["repeats"])
+        rows += time_mutagenesis(predictor, windows, name, size["repeats"])
         with Others() as others:
             started = time.perf_counter()
             single = score_one_by_one(predictor, vcfs["naive"], genome)
@@ -223,9 +227,12 @@ def measure_model(name: str, checkpoint: Path, vcfs: dict[str, Path], windows: l
     return rows
 
 
-def time_score_windows(predictor: Predictor, windows: list, name: str, repeats: int) -> list:
-    """score_windows alone (encode + model, no VCF, genome or output) in score_vcf's chunks."""
-    chunk, batch = VariantOptions().chunk_size, VariantOptions().batch_size
+def time_score_windows(predictor: Predictor, windows: list, name: str, repeats: int
+                       ) -> list[list]:
+    """score_windows alone (encode + model, no VCF, genome or output) in score_vcf's chunks,
+    and the same windows all through the full forward pass (no local recomputation of the
+    ALT windows: what score_windows did before `bioseq.edits`)."""
+    chunk, batch = VariantOptions().chunk_size, VariantOptions().batch_size or 128
 
     def run() -> None:
         for begin in range(0, len(windows), chunk):
@@ -233,10 +240,48 @@ def time_score_windows(predictor: Predictor, windows: list, name: str, repeats: 
             score_windows(predictor, [w[0] for w in part], [w[1] for w in part],
                           names=[str(i) for i in range(len(part))], batch_size=batch)
 
-    with Others() as others:
-        seconds = best_of(run, repeats)
-    return [f"  score_windows only (encode + model), {name}", len(windows), seconds,
-            len(windows) / seconds, f"{others.cores:.2f}"]
+    def full_pass() -> None:
+        for begin in range(0, len(windows), chunk):
+            part = windows[begin : begin + chunk]
+            rows = [w[0] for w in part] + [w[1] for w in part]
+            encoded = predictor.encoder.encode([str(i) for i in range(len(rows))], rows,
+                                               width=WIDTH, source="<bench>")
+            predictor.score_tokens(encoded.tokens, encoded.starts, encoded.lengths,
+                                   batch_size=batch, full_precision=True)
+
+    rows = []
+    for label, function in (("score_windows only (encode + model)", run),
+                            ("  the same, full pass for ALT windows too", full_pass)):
+        with Others() as others:
+            seconds = best_of(function, repeats)
+        rows.append([f"  {label}, {name}", len(windows), seconds, len(windows) / seconds,
+                     f"{others.cores:.2f}"])
+    return rows
+
+
+def time_mutagenesis(predictor: Predictor, windows: list, name: str, repeats: int
+                     ) -> list[list]:
+    """Saturation mutagenesis rows (every substitution of one 200-bp window: 600 mutants)
+    through `score_edits`, locally recomputed and whole."""
+    encoded = predictor.encoder.encode(["w"], [windows[0][0]], width=WIDTH, source="<bench>")
+    reference = encoded.tokens  # (1, width)
+    mutants = np.repeat(reference, WIDTH * 4, axis=0)
+    mutants[np.arange(WIDTH * 4), np.arange(WIDTH * 4) // 4] = np.arange(WIDTH * 4) % 4
+    mutants = mutants[mutants[np.arange(len(mutants)), np.arange(len(mutants)) // 4]
+                      != reference[0, np.arange(len(mutants)) // 4]]  # drop REF -> REF
+    rows_of = np.zeros(len(mutants), np.int64)
+    rows = []
+    for label, local in (("saturation mutagenesis, 200 bp", True),
+                         ("  the same, full pass", False)):
+        def run(local: bool = local) -> None:
+            for _ in range(10):
+                score_edits(predictor, reference, mutants, rows_of, batch_size=512,
+                            local=local)
+        with Others() as others:
+            seconds = best_of(run, repeats) / 10
+        rows.append([f"{label} ({len(mutants)} mutants/window), {name}", len(mutants),
+                     seconds, len(mutants) / seconds, f"{others.cores:.2f}"])
+    return rows
 
 
 def variant_windows(positions: np.ndarray, refs: np.ndarray, alts: np.ndarray, n: int

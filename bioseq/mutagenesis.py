@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from .edits import score_edits
 from .encoding import decode
 from .errors import BioseqError
 from .genome import Genome, Interval, window_start
@@ -43,9 +44,16 @@ def saturation_mutagenesis(predictor: Predictor, sequence: str, *, rc_average: b
     rows = np.repeat(chunk.tokens, length * k + 1, axis=0)
     mutant = np.arange(length * k)
     rows[mutant, start + mutant // k] = mutant % k
-    scores = predictor.score_tokens(rows, np.repeat(chunk.starts, len(rows)),
-                                    np.repeat(chunk.lengths, len(rows)), batch_size=batch_size,
-                                    rc_average=rc_average, full_precision=True)
+    if start == 0 and length == chunk.tokens.shape[1]:  # unpadded: mutants recomputed locally
+        reference_scores, mutant_scores = score_edits(
+            predictor, chunk.tokens, rows[:-1], np.zeros(len(rows) - 1, np.int64),
+            batch_size=batch_size, rc_average=rc_average)
+        scores = np.concatenate([mutant_scores, reference_scores])
+    else:
+        scores = predictor.score_tokens(rows, np.repeat(chunk.starts, len(rows)),
+                                        np.repeat(chunk.lengths, len(rows)),
+                                        batch_size=batch_size, rc_average=rc_average,
+                                        full_precision=True)
     names = predictor.label_names
     if predictor.task == "binary":
         scores, names = scores[:, 1:], names[1:]

@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from .edits import score_edits
 from .errors import BioseqError
 from .genome import Genome
 from .io import atomic_path, concatenate
@@ -128,6 +129,10 @@ def score_windows(predictor: Predictor, ref_windows: list[str], alt_windows: lis
         batch_size = 512 if predictor.device.type == "cuda" else 128
     chunk = predictor.encoder.encode(names + names, ref_windows + alt_windows, width=width,
                                      source="<variant windows>")
+    if (chunk.starts == 0).all() and (chunk.lengths == chunk.tokens.shape[1]).all():
+        # an SNV's ALT window is its REF window but for one base: recomputed only there
+        return score_edits(predictor, chunk.tokens[:n], chunk.tokens[n:], np.arange(n),
+                           batch_size=batch_size, rc_average=rc_average)
     # full precision on GPUs too: effects are small differences of two scores
     scores = predictor.score_tokens(chunk.tokens, chunk.starts, chunk.lengths,
                                     batch_size=batch_size, rc_average=rc_average,

