@@ -49,6 +49,7 @@ from bioseq.edits import score_edits
 from bioseq.encoding import EncodingPolicy, LengthPolicy
 from bioseq.genome import Genome
 from bioseq.models import build_model
+from bioseq.mutagenesis import substitution_rows
 from bioseq.predict import Predictor
 from bioseq.variants import (
     Allele,
@@ -265,10 +266,8 @@ def time_mutagenesis(predictor: Predictor, windows: list, name: str, repeats: in
     through `score_edits`, locally recomputed and whole."""
     encoded = predictor.encoder.encode(["w"], [windows[0][0]], width=WIDTH, source="<bench>")
     reference = encoded.tokens  # (1, width)
-    mutants = np.repeat(reference, WIDTH * 4, axis=0)
-    mutants[np.arange(WIDTH * 4), np.arange(WIDTH * 4) // 4] = np.arange(WIDTH * 4) % 4
-    mutants = mutants[mutants[np.arange(len(mutants)), np.arange(len(mutants)) // 4]
-                      != reference[0, np.arange(len(mutants)) // 4]]  # drop REF -> REF
+    mutants = substitution_rows(reference, start=0, length=WIDTH, letters=4)
+    mutants = mutants[(mutants != reference).any(1)]  # drop REF -> REF
     rows_of = np.zeros(len(mutants), np.int64)
     rows = []
     for label, local in (("saturation mutagenesis, 200 bp", True),

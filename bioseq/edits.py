@@ -28,30 +28,24 @@ def score_edits(predictor: Predictor, ref_tokens: np.ndarray, alt_tokens: np.nda
     alt_t = torch.tensor(alt_tokens, device=predictor.device)
     rows_t = torch.from_numpy(ref_rows.astype(np.int64)).to(predictor.device)
     low, high = edit_spans(ref_t[rows_t], alt_t)
-    local = ((high - low) <= max(width // LOCAL_FRACTION, 1)).cpu().numpy()
-    ref_scores = np.full((len(ref_tokens), 0), np.nan, np.float32)
-    alt_scores, seen = None, np.zeros(len(ref_tokens), bool)
-    for rows in _local_batches(np.flatnonzero(local), (high - low).cpu().numpy(), ref_rows,
-                               batch_size):
+    spans = (high - low).cpu().numpy()
+    narrow = spans <= max(width // LOCAL_FRACTION, 1)
+    outputs = len(predictor.label_names)  # scores have one column per label or target
+    ref_scores = np.zeros((len(ref_tokens), outputs), np.float32)
+    alt_scores = np.zeros((len(alt_tokens), outputs), np.float32)
+    seen = np.zeros(len(ref_tokens), bool)
+    for rows in _local_batches(np.flatnonzero(narrow), spans, ref_rows, batch_size):
         batch = torch.from_numpy(rows).to(predictor.device)
         refs, inverse = torch.unique(rows_t[batch], return_inverse=True)
-        ref_part, alt_part = _edited_scores(predictor, ref_t[refs], alt_t[batch], inverse,
-                                            low[batch], high[batch], rc_average)
-        if alt_scores is None:
-            alt_scores = np.zeros((len(alt_tokens), alt_part.shape[1]), np.float32)
-            ref_scores = np.zeros((len(ref_tokens), alt_part.shape[1]), np.float32)
-        refs = refs.cpu().numpy()
-        ref_scores[refs], alt_scores[batch.cpu().numpy()] = ref_part, alt_part
-        seen[refs] = True
-    wide, unseen = np.flatnonzero(~local), np.flatnonzero(~seen)
+        refs_np = refs.cpu().numpy()
+        ref_scores[refs_np], alt_scores[rows] = _edited_scores(
+            predictor, ref_t[refs], alt_t[batch], inverse, low[batch], high[batch], rc_average)
+        seen[refs_np] = True
+    wide, unseen = np.flatnonzero(~narrow), np.flatnonzero(~seen)
     if len(wide) or len(unseen):
-        ref_full, alt_full = _full(predictor, ref_tokens[unseen], alt_tokens[wide],
-                                   batch_size, rc_average)
-        if alt_scores is None:
-            alt_scores = np.zeros((len(alt_tokens), alt_full.shape[1]), np.float32)
-            ref_scores = np.zeros((len(ref_tokens), alt_full.shape[1]), np.float32)
-        ref_scores[unseen], alt_scores[wide] = ref_full, alt_full
-    unchanged = (high == low).cpu().numpy()  # a "mutant" to the reference's own letter
+        ref_scores[unseen], alt_scores[wide] = _full(predictor, ref_tokens[unseen],
+                                                     alt_tokens[wide], batch_size, rc_average)
+    unchanged = spans == 0  # a "mutant" to the reference's own letter
     alt_scores[unchanged] = ref_scores[ref_rows[unchanged]]
     return ref_scores, alt_scores
 

@@ -40,16 +40,14 @@ def saturation_mutagenesis(predictor: Predictor, sequence: str, *, rc_average: b
     start, length = int(chunk.starts[0]), int(chunk.lengths[0])
     letters = predictor.alphabet.letters
     k = len(letters)
-    # (length * k + 1, width): row i * k + j has letter j at position i; the last row is as given
-    rows = np.repeat(chunk.tokens, length * k + 1, axis=0)
-    mutant = np.arange(length * k)
-    rows[mutant, start + mutant // k] = mutant % k
+    mutants = substitution_rows(chunk.tokens, start=start, length=length, letters=k)
     if start == 0 and length == chunk.tokens.shape[1]:  # unpadded: mutants recomputed locally
         reference_scores, mutant_scores = score_edits(
-            predictor, chunk.tokens, rows[:-1], np.zeros(len(rows) - 1, np.int64),
+            predictor, chunk.tokens, mutants, np.zeros(len(mutants), np.int64),
             batch_size=batch_size, rc_average=rc_average)
         scores = np.concatenate([mutant_scores, reference_scores])
     else:
+        rows = np.concatenate([mutants, chunk.tokens])  # the last row is as given
         scores = predictor.score_tokens(rows, np.repeat(chunk.starts, len(rows)),
                                         np.repeat(chunk.lengths, len(rows)),
                                         batch_size=batch_size, rc_average=rc_average,
@@ -61,6 +59,16 @@ def saturation_mutagenesis(predictor: Predictor, sequence: str, *, rc_average: b
     effects = (scores[:-1] - reference).reshape(length, k, -1)  # (length*k, out) -> (L, k, out)
     kept = decode(chunk.tokens[0, start : start + length], predictor.alphabet)
     return SaturationMutagenesis(kept, letters, tuple(names), reference, effects, region)
+
+
+def substitution_rows(tokens: np.ndarray, *, start: int, length: int, letters: int
+                      ) -> np.ndarray:
+    """(1, width) tokens -> (length * letters, width): row i * letters + j has letter j at
+    position start + i (j = the given letter too: that row equals the input)."""
+    rows = np.repeat(tokens, length * letters, axis=0)
+    mutant = np.arange(length * letters)
+    rows[mutant, start + mutant // letters] = mutant % letters
+    return rows
 
 
 REGION = re.compile(r"^([^:\s]+):([\d,]+)-([\d,]+)$")
