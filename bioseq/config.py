@@ -347,6 +347,7 @@ class TrainConfig:
     patience: int = 8
     seed: int = 0
     rc_augment: bool = False  # random reverse complement of DNA training batches
+    ema_decay: float | None = None  # validate and keep an exponential average of the weights
     compile: bool = False  # torch.compile the model (pays off on GPUs for long runs)
 
     def __post_init__(self) -> None:
@@ -364,6 +365,8 @@ class TrainConfig:
         _check_number("warmup_fraction", self.warmup_fraction, low=0, high=1)
         if self.grad_clip is not None:
             _check_number("grad_clip", self.grad_clip, low=0, open_low=True)
+        if self.ema_decay is not None:
+            _check_number("ema_decay", self.ema_decay, low=0, high=0.99999, open_low=True)
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,36 @@ class _EarlyStopping:
         return self.stale >= self.patience
 
 
+class _WeightAverage:
+    """An exponential moving average of a model's weights and float buffers (BatchNorm
+    statistics), updated after every optimizer step. The decay ramps up as
+    min(decay, (1 + t) / (10 + t)) so the random initial weights fade out of the average
+    within the first few hundred steps."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.model = copy.deepcopy(model)  # the averaged copy; `model` keeps training
+        self.decay, self.steps = decay, 0
+        self._pairs = list(zip(self.model.state_dict().values(),
+                               model.state_dict().values(), strict=True))
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.steps += 1
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for average, live in self._pairs:
+            if average.is_floating_point():
+                average.lerp_(live, 1.0 - decay)
+            else:  # counters such as num_batches_tracked
+                average.copy_(live)
+
+    def state(self) -> dict:
+        return {"weights": _cpu_state(self.model), "steps": self.steps}
+
+    def restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["weights"])
+        self.steps = state["steps"]
+
+
 def _seed_of(*parts: int) -> int:
     """A seed derived from (seed, epoch, ...): what resuming at an epoch needs to replay."""
     return int(np.random.SeedSequence(parts).generate_state(1)[0])
@@ -93,7 +123,8 @@ def _seed_of(*parts: int) -> int:
 
 def _train_epoch(model, loader: BatchLoader, expander: TokenExpander, optimizer, scheduler, *,
                  task: str, weights, grad_clip: float | None, rc_augment: bool,
-                 generator: torch.Generator, autocast: dict, world: int) -> float:
+                 generator: torch.Generator, autocast: dict, world: int,
+                 average: _WeightAverage | None = None) -> float:
     """One pass over `loader`; returns the mean training loss (over all processes)."""
     model.train()
     device = expander.table.device
@@ -114,6 +145,8 @@ def _train_epoch(model, loader: BatchLoader, expander: TokenExpander, optimizer,
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         scheduler.step()
+        if average is not None:
+            average.update()
     total = sum_over_processes(total)
     return float(total[0] / total[1].clamp(min=1))
 
@@ -148,9 +181,15 @@ class _Resume:
             Path(self.path).unlink(missing_ok=True)
 
 
-def _restore(state: dict, model, optimizer, scheduler, stopper: _EarlyStopping) -> tuple:
+def _restore(state: dict, model, optimizer, scheduler, stopper: _EarlyStopping,
+             average: _WeightAverage | None) -> tuple:
     """Load a resume state into the run; returns (next epoch, history rows, stopped)."""
     model.load_state_dict(state["model"])
+    if average is not None:
+        if "average" not in state:
+            raise BioseqError("the resume state has no weight average (saved without "
+                              "ema_decay); delete it to train afresh")
+        average.restore(state["average"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     stopper.best_score, stopper.best_epoch = state["best_score"], state["best_epoch"]
@@ -199,6 +238,7 @@ def fit(
     progress: bool | None = None, window: int | None = None, overlap: int = 0,
     compile: bool = False, distributed: Distributed = SINGLE,
     resume_path: str | Path | None = None, fingerprint: str = "",
+    ema_decay: float | None = None,
 ) -> FitResult:
     """Train with AdamW, warmup + cosine LR, clipping and early stopping on `monitor`.
 
@@ -209,7 +249,9 @@ def fit(
     With `resume_path`, the state after every epoch is kept there and a run that finds a
     state with its `fingerprint` continues after that epoch. Under `torchrun` pass the
     process's `distributed` context and a loader sharded to match; every process validates
-    on the whole validation set, rank 0 alone writes files.
+    on the whole validation set, rank 0 alone writes files. With `ema_decay`, validation,
+    early stopping and the returned weights are those of an exponential moving average of
+    the weights over steps (`_WeightAverage`), which is less noisy than the last step's.
     """
     device = pick_device(device)
     model.to(device)
@@ -218,11 +260,16 @@ def fit(
         optimizer, _lr_lambda(schedule, epochs * len(train), warmup_fraction))
     stopper, rows, started = _EarlyStopping(monitor, patience), [], time.perf_counter()
     resume = _Resume(resume_path, fingerprint, distributed.is_main)
+    average = _WeightAverage(model, ema_decay) if ema_decay else None
+    validated = average.model if average is not None else model
     first, stopped = 1, False
     if (state := resume.load()) is not None:
-        first, rows, stopped = _restore(state, model, optimizer, scheduler, stopper)
+        first, rows, stopped = _restore(state, model, optimizer, scheduler, stopper, average)
+        # the time spent before the kill counts: older states kept only the epochs' times
+        started -= state.get("seconds", sum(row["seconds"] for row in rows))
     trained = _wrap(model, device, distributed, compile)
     step = dict(task=task, grad_clip=grad_clip, rc_augment=rc_augment, world=distributed.world,
+                average=average,
                 weights=class_weights.to(device) if class_weights is not None else None,
                 generator=torch.Generator(),
                 autocast=dict(device_type=device.type, dtype=torch.bfloat16,
@@ -237,7 +284,7 @@ def fit(
         step["generator"].manual_seed(_seed_of(seed, epoch, 1 << 20))  # RC flips: all ranks
         train.set_epoch(epoch)
         train_loss = _train_epoch(trained, train, expander, optimizer, scheduler, **step)
-        scores, val_loss = predict_scores(model, val, expander, task=task, with_loss=True,
+        scores, val_loss = predict_scores(validated, val, expander, task=task, with_loss=True,
                                           class_weights=step["weights"], window=window,
                                           overlap=overlap)
         metrics = compute_metrics(task, val_targets,
@@ -246,14 +293,16 @@ def fit(
                             **{k: v for k, v in metrics.items() if isinstance(v, float | None)},
                             "lr": optimizer.param_groups[0]["lr"],
                             "seconds": time.perf_counter() - epoch_started})
-        stopped = from_main(stopper.update(epoch, row, model) or epoch == epochs, device)
+        stopped = from_main(stopper.update(epoch, row, validated) or epoch == epochs, device)
         bar.set_postfix({"train_loss": f"{train_loss:.4f}", monitor: row[monitor]})
         if distributed.is_main:
             _report_epoch(rows, monitor, history_path)
         resume.save(epoch=epoch, stopped=stopped, rows=rows, model=_cpu_state(model),
                     optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                     best_score=stopper.best_score, best_epoch=stopper.best_epoch,
-                    stale=stopper.stale, best_state=stopper.best_state)
+                    seconds=time.perf_counter() - started,
+                    stale=stopper.stale, best_state=stopper.best_state,
+                    **({"average": average.state()} if average is not None else {}))
         if stopped:
             break
     model.load_state_dict(stopper.best_state)
@@ -289,8 +338,14 @@ def _loaders(store: EncodedStore, indices: tuple[np.ndarray, np.ndarray], target
             for index, shuffle in zip(indices, (True, False), strict=True)]
 
 
+# settings added after resume states existed: switched off (None), they leave the
+# fingerprints of earlier runs as they were, so those runs still resume
+_LATER_SETTINGS = ("ema_decay",)
+
+
 def _fingerprint(store: EncodedStore, architecture: str, params: dict, settings: dict) -> str:
     """What a resume state must match: the data, the model and the training settings."""
+    settings = {k: v for k, v in settings.items() if not (k in _LATER_SETTINGS and v is None)}
     text = json.dumps([store.meta, architecture, params, settings, __version__],
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 BENCHMARKS = sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("bench_*.py"))
@@ -43,6 +45,9 @@ def test_accuracy_suite_smoke_run_writes_every_table(tmp_path):
     assert "k-mer baseline" in text and "CNNProm" in text
     cb513 = tmp_path / "results" / "netsurfp2" / "cnn" / "test_sets" / "cb513" / "metrics.json"
     assert cb513.is_file()
+    history = pd.read_csv(cb513.parents[2] / "history.tsv", sep="\t")
+    seconds = f"{history['seconds'].sum():.0f}"  # the training time column: its epochs' sum
+    assert re.search(rf"\| cnn \| 0\.\d+ \| 0\.\d+ \| – \| {seconds} \|", text)
 
 
 def _accuracy_runner():

@@ -285,6 +285,8 @@ def test_unknown_architecture_is_refused_before_training():
 @pytest.mark.parametrize("train, message", [
     ({"schedule": "linear"}, "schedule must be one of"),
     ({"monitor": "acc"}, "monitor must be one of"),
+    ({"ema_decay": 1.0}, r"ema_decay must be a number > 0 and <= 0.99999, not 1.0"),
+    ({"ema_decay": 0}, r"ema_decay must be a number > 0"),
 ])
 def test_bad_training_values_are_refused_before_training(train, message):
     with pytest.raises(BioseqError, match=message):

@@ -127,9 +127,10 @@ def test_torchrun_environment_is_read():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["cnn", "transformer"])
-def test_two_processes_train_the_same_model_as_one(tmp_path, splice_store, model):
-    config = write_config(tmp_path)
+@pytest.mark.parametrize(("model", "ema_decay"), [("cnn", None), ("transformer", None),
+                                                  ("cnn", 0.9)])
+def test_two_processes_train_the_same_model_as_one(tmp_path, splice_store, model, ema_decay):
+    config = write_config(tmp_path, ema_decay=ema_decay)
     single, double = tmp_path / "single", tmp_path / "double"
     run(train_command(config, model, splice_store, single))
     result = run(train_command(config, model, splice_store, double, processes=2))

@@ -1,10 +1,12 @@
 import copy
 import json
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from bioseq import tasks
 from bioseq.checkpoint import load_model
@@ -13,7 +15,8 @@ from bioseq.errors import BioseqError
 from bioseq.evaluate import evaluate
 from bioseq.models import build_model
 from bioseq.predict import predict_scores
-from bioseq.training import _lr_lambda, fit, train_from_store
+from bioseq.store import EncodedStore
+from bioseq.training import _fingerprint, _lr_lambda, fit, train_from_store
 
 
 def loaders(store, *, seed=0):
@@ -288,3 +291,83 @@ def test_rc_augment_trains_reproducibly(splice, tiny_hparams):
                                   histories[1].drop(columns="seconds"))
     plain = run_fit(splice, tiny("cnn", tiny_hparams, seed=3), seed=3).history
     assert plain["train_loss"].iloc[0] != histories[0]["train_loss"].iloc[0]
+
+
+class StepSnapshots:
+    """The model's state after every optimizer step of a run (a global post-step hook);
+    `fail_at` makes that step raise, as a job killed mid-epoch would stop."""
+
+    def __init__(self, model, fail_at: int | None = None):
+        self.model, self.fail_at, self.states = model, fail_at, []
+
+    def __enter__(self):
+        def hook(optimizer, args, kwargs):
+            self.states.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
+            if len(self.states) == self.fail_at:
+                raise RuntimeError("killed")
+
+        self.handle = register_optimizer_step_post_hook(hook)
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.remove()
+
+
+def test_ema_model_is_the_moving_average_of_every_step(splice, tiny_hparams):
+    decay = 0.9
+    start = tiny("cnn", tiny_hparams)  # conv + BatchNorm: running statistics are averaged too
+    plain = copy.deepcopy(start)
+    with StepSnapshots(plain) as steps:
+        run_fit(splice, plain, epochs=1)
+    expected = {k: v.clone() for k, v in start.state_dict().items()}
+    for t, state in enumerate(steps.states, start=1):
+        d = min(decay, (1 + t) / (10 + t))
+        for key, value in state.items():
+            if value.is_floating_point():
+                expected[key] = d * expected[key] + (1 - d) * value
+            else:
+                expected[key] = value
+    averaged = copy.deepcopy(start)
+    run_fit(splice, averaged, epochs=1, ema_decay=decay)
+    got = averaged.state_dict()
+    assert len(steps.states) == 7  # 200 records in batches of 32
+    assert all(torch.allclose(got[k], expected[k], atol=1e-6) for k in expected)
+    last = steps.states[-1]
+    assert not all(torch.allclose(got[k].float(), last[k].float(), atol=1e-3) for k in last)
+
+
+def test_ema_validation_scores_the_averaged_weights(splice, tiny_hparams):
+    model = tiny("cnn", tiny_hparams)
+    result = run_fit(splice, model, epochs=3, patience=10, ema_decay=0.95)
+    _, val, _ = loaders(splice)
+    _, loss = predict_scores(model, val, TokenExpander(splice.alphabet, ambiguous="soft"),
+                             task="multiclass", with_loss=True)
+    assert loss == pytest.approx(result.best_score, abs=1e-6)
+
+
+def test_ema_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(splice, tiny_hparams,
+                                                                       tmp_path):
+    start = tiny("cnn", tiny_hparams)
+    settings = dict(epochs=3, patience=10, ema_decay=0.9, fingerprint="same")
+    straight = copy.deepcopy(start)
+    run_fit(splice, straight, resume_path=tmp_path / "straight.pt", **settings)
+    killed = copy.deepcopy(start)
+    with StepSnapshots(killed, fail_at=10), pytest.raises(RuntimeError, match="killed"):
+        run_fit(splice, killed, resume_path=tmp_path / "killed.pt", **settings)  # in epoch 2
+    state = torch.load(tmp_path / "killed.pt", weights_only=True)
+    assert state["epoch"] == 1
+    resumed = copy.deepcopy(start)
+    started = time.perf_counter()
+    result = run_fit(splice, resumed, resume_path=tmp_path / "killed.pt", **settings)
+    wall = time.perf_counter() - started
+    assert result.history["epoch"].tolist() == [1, 2, 3]
+    assert same_weights(straight, resumed)
+    # the training time counts the epoch done before the kill
+    assert wall < result.seconds <= wall + state["seconds"]
+
+
+def test_ema_off_keeps_the_resume_fingerprint_of_earlier_runs(splice_store):
+    store, settings = EncodedStore(splice_store), {"epochs": 3, "lr": 0.01}
+    before = _fingerprint(store, "cnn", {}, settings)
+    assert _fingerprint(store, "cnn", {}, {**settings, "ema_decay": None}) == before
+    assert _fingerprint(store, "cnn", {}, {**settings, "ema_decay": 0.9}) != before

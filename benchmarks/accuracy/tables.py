@@ -21,6 +21,19 @@ def _read(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _train_seconds(folder: Path) -> str:
+    """Training time: the sum of the epochs in history.tsv (a run resumed after a kill
+    counts its earlier epochs too), else the seconds its train.json or baseline.json give."""
+    history = folder / "history.tsv"
+    if history.is_file():
+        lines = history.read_text().splitlines()
+        column = lines[0].split("\t").index("seconds")
+        seconds = sum(float(line.split("\t")[column]) for line in lines[1:])
+        return f"{seconds:.0f}"
+    record = _read(folder / "train.json") or _read(folder / "baseline.json") or {}
+    return str(record.get("seconds", "–"))
+
+
 def _cell(row: dict, metric: str) -> str:
     value = row.get(metric)
     if value is None:
@@ -104,7 +117,7 @@ def _split_section(config: dict, results: Path, accuracy: dict) -> list[str]:
         split_name = accuracy.get("test_split_name", f"{name} test split")
         header = ["model", f"{split_name} {LABELS.get(metric, metric)}",
                   *[f"{t} {LABELS.get(metric, metric)}" for t in test_sets], "Q8",
-                  "train time (s)"]
+                  "train time (s, sum of epochs)"]
         lines += [f"| {' | '.join(header)} |", "|---|" + "---|" * (len(header) - 1)]
         models = [(m, results / name / m, True)
                   for m in dataset_models(dataset, config["models"])]
@@ -116,14 +129,13 @@ def _split_section(config: dict, results: Path, accuracy: dict) -> list[str]:
             if metrics is None:
                 lines.append(f"| {label} | not run |" + " |" * (len(header) - 2))
                 continue
-            train = _read(folder / "train.json") or _read(folder / "baseline.json") or {}
             cells = [_cell(metrics, metric)]
             for t in test_sets:
                 scored = _read(folder / "test_sets" / t / "metrics.json") or {}
                 cells.append(_cell(scored, metric))
                 if deep and scored.get(metric) is not None:
                     best[t] = max(best.get(t, 0.0), scored[metric])
-            cells += [_cell(metrics, "q8"), str(train.get("seconds", "–"))]
+            cells += [_cell(metrics, "q8"), _train_seconds(folder)]
             lines.append(f"| {label} | {' | '.join(cells)} |")
         for test_set, value in sorted(best.items()):
             target = (targets.get(name) or {}).get(test_set)
