@@ -385,6 +385,15 @@ class ModelConfig:
 GRID_SEPARATOR = ".g"  # grid member names: cnn.g1, cnn.g2, ...
 MAX_GRID = 256
 TRAIN_KEYS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+# training keys added after results existed: left unset (None), they are kept out of resume
+# fingerprints and of the train rule's params, so earlier runs still resume and are not
+# retrained by Snakemake's params trigger
+LATER_TRAIN_KEYS = ("ema_decay",)
+
+
+def without_unset_later_keys(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """`settings` less the LATER_TRAIN_KEYS whose value is None."""
+    return {k: v for k, v in settings.items() if not (k in LATER_TRAIN_KEYS and v is None)}
 
 
 class ModelGrid(NamedTuple):

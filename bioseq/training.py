@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from . import __version__, tasks
 from .checkpoint import pick_device, save_checkpoint
-from .config import SCHEDULES
+from .config import SCHEDULES, without_unset_later_keys
 from .data import BatchLoader, TokenExpander
 from .distributed import (
     SINGLE,
@@ -42,6 +42,9 @@ RESUME_FILE = "resume.pt"  # training state after the last finished epoch
 
 @dataclass
 class FitResult:
+    """`seconds`: training time; a resumed run adds the time of the earlier processes up
+    to their last finished epoch (the epoch a kill interrupted is lost, and not counted)."""
+
     best_epoch: int
     best_score: float | None
     monitor: str
@@ -265,7 +268,8 @@ def fit(
     first, stopped = 1, False
     if (state := resume.load()) is not None:
         first, rows, stopped = _restore(state, model, optimizer, scheduler, stopper, average)
-        # the time spent before the kill counts: older states kept only the epochs' times
+        # earlier processes' time up to their last saved epoch counts (states written
+        # before this was kept have only the epochs' own times)
         started -= state.get("seconds", sum(row["seconds"] for row in rows))
     trained = _wrap(model, device, distributed, compile)
     step = dict(task=task, grad_clip=grad_clip, rc_augment=rc_augment, world=distributed.world,
@@ -338,14 +342,9 @@ def _loaders(store: EncodedStore, indices: tuple[np.ndarray, np.ndarray], target
             for index, shuffle in zip(indices, (True, False), strict=True)]
 
 
-# settings added after resume states existed: switched off (None), they leave the
-# fingerprints of earlier runs as they were, so those runs still resume
-_LATER_SETTINGS = ("ema_decay",)
-
-
 def _fingerprint(store: EncodedStore, architecture: str, params: dict, settings: dict) -> str:
     """What a resume state must match: the data, the model and the training settings."""
-    settings = {k: v for k, v in settings.items() if not (k in _LATER_SETTINGS and v is None)}
+    settings = without_unset_later_keys(settings)
     text = json.dumps([store.meta, architecture, params, settings, __version__],
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -20,6 +20,7 @@ from bioseq.config import (
     expand_models,
     load_yaml,
     model_config,
+    without_unset_later_keys,
 )
 from bioseq.encoding import (
     AMBIGUOUS_POLICIES,
@@ -496,3 +497,10 @@ def test_grid_member_names_must_be_free():
 def test_names_of_summary_rows_and_folders_are_reserved(name):
     config = workflow(models={name: {"architecture": "cnn"}})
     assert f"model name '{name}' is taken" in one_line_error(check_workflow_config, config)
+
+
+def test_unset_later_training_keys_stay_out_of_rule_params():
+    defaults = vars(TrainConfig())
+    assert "ema_decay" in defaults and "ema_decay" not in without_unset_later_keys(defaults)
+    assert without_unset_later_keys({**defaults, "ema_decay": 0.99})["ema_decay"] == 0.99
+    assert without_unset_later_keys({"grad_clip": None}) == {"grad_clip": None}

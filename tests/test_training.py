@@ -361,9 +361,25 @@ def test_ema_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(splice, t
     result = run_fit(splice, resumed, resume_path=tmp_path / "killed.pt", **settings)
     wall = time.perf_counter() - started
     assert result.history["epoch"].tolist() == [1, 2, 3]
+    assert result.best_epoch > 1  # the returned weights went through the restored average
     assert same_weights(straight, resumed)
     # the training time counts the epoch done before the kill
     assert wall < result.seconds <= wall + state["seconds"]
+
+
+def test_resume_state_without_a_time_counts_its_epochs(splice, tiny_hparams, tmp_path):
+    start, settings = tiny("cnn", tiny_hparams), dict(epochs=2, patience=10, fingerprint="f")
+    with StepSnapshots(copy.deepcopy(start), fail_at=8), pytest.raises(RuntimeError):
+        run_fit(splice, copy.deepcopy(start), resume_path=tmp_path / "r.pt", **settings)
+    state = torch.load(tmp_path / "r.pt", weights_only=True)
+    del state["seconds"]  # as states written before the time was kept
+    torch.save(state, tmp_path / "r.pt")
+    started = time.perf_counter()
+    result = run_fit(splice, copy.deepcopy(start), resume_path=tmp_path / "r.pt", **settings)
+    wall = time.perf_counter() - started
+    assert result.history["epoch"].tolist() == [1, 2]
+    epoch_one = result.history["seconds"].iloc[0]
+    assert result.seconds == pytest.approx(wall + epoch_one, abs=0.05)
 
 
 def test_ema_off_keeps_the_resume_fingerprint_of_earlier_runs(splice_store):

@@ -22,8 +22,9 @@ def _read(path: Path) -> dict | None:
 
 
 def _train_seconds(folder: Path) -> str:
-    """Training time: the sum of the epochs in history.tsv (a run resumed after a kill
-    counts its earlier epochs too), else the seconds its train.json or baseline.json give."""
+    """Training time of a deep model: the sum of its epochs in history.tsv (all epochs of a
+    run resumed after a kill, also one trained before train.json counted them); of the
+    baseline: its baseline.json seconds."""
     history = folder / "history.tsv"
     if history.is_file():
         lines = history.read_text().splitlines()
@@ -31,7 +32,7 @@ def _train_seconds(folder: Path) -> str:
         seconds = sum(float(line.split("\t")[column]) for line in lines[1:])
         return f"{seconds:.0f}"
     record = _read(folder / "train.json") or _read(folder / "baseline.json") or {}
-    return str(record.get("seconds", "–"))
+    return f"{record['seconds']:.0f}" if "seconds" in record else "–"
 
 
 def _cell(row: dict, metric: str) -> str:
@@ -117,7 +118,7 @@ def _split_section(config: dict, results: Path, accuracy: dict) -> list[str]:
         split_name = accuracy.get("test_split_name", f"{name} test split")
         header = ["model", f"{split_name} {LABELS.get(metric, metric)}",
                   *[f"{t} {LABELS.get(metric, metric)}" for t in test_sets], "Q8",
-                  "train time (s, sum of epochs)"]
+                  "train time (s)"]
         lines += [f"| {' | '.join(header)} |", "|---|" + "---|" * (len(header) - 1)]
         models = [(m, results / name / m, True)
                   for m in dataset_models(dataset, config["models"])]
@@ -150,7 +151,8 @@ def task_section(task: str, config: dict, results: Path, *, seconds: float | Non
                  machine: str | None = None) -> str:
     accuracy = config.get("accuracy") or {}
     title = accuracy.get("title", task)
-    wall = (f"Pipeline run: {seconds / 60:.1f} min wall." if seconds is not None else
+    wall = (f"Pipeline run: {seconds / 60:.1f} min wall for the last invocation (work that "
+            "earlier ones finished or left to resume is not in it)." if seconds is not None else
             "**Not run** by the suite run that wrote this file (no timing record).")
     lines = [f"## {title}", "", f"{accuracy.get('protocol', '')} {wall}", ""]
     if machine:

@@ -12,6 +12,7 @@ from bioseq.config import (
     expand_models,
     region_slug,
     variant_effect_config,
+    without_unset_later_keys,
 )
 from bioseq.errors import BioseqError
 
@@ -35,6 +36,15 @@ BASELINE_DATASETS = [name for name, d in DATASETS.items() if d.baseline.enabled]
 VARIANT_EFFECT = (variant_effect_config(config["variant_effect"])
                   if config.get("variant_effect") else None)
 ISM_REGIONS = {region_slug(r): r for r in (VARIANT_EFFECT.ism_regions if VARIANT_EFFECT else ())}
+
+
+def train_params(model):
+    """The model entry and shared training settings a train job gets as params (keys added
+    in later releases and left unset stay out, so earlier results are not retrained)."""
+    entry = dict(MODEL_GRID.entries[model])
+    if isinstance(entry.get("train"), dict):
+        entry["train"] = without_unset_later_keys(entry["train"])
+    return entry, without_unset_later_keys(config.get("training", {}))
 
 
 def slurm_resources(gpus=0):

@@ -8,8 +8,8 @@ rule train:
     log:
         "logs/{dataset}/{model}/train.log",
     params:
-        model=lambda wildcards: MODEL_GRID.entries[wildcards.model],
-        training=config.get("training", {}),
+        model=lambda wildcards: train_params(wildcards.model)[0],
+        training=lambda wildcards: train_params(wildcards.model)[1],
     threads: RESOURCES["threads"]
     resources:
         mem_mb=RESOURCES["mem_mb"],
