@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from bioseq.config import dataset_config, dataset_models
 
 LABELS = {"sensitivity": "Sn", "specificity": "Sp", "mcc": "CC (MCC)", "accuracy": "accuracy",
@@ -27,11 +29,9 @@ def _train_seconds(folder: Path) -> str:
     baseline: its baseline.json seconds."""
     history = folder / "history.tsv"
     if history.is_file():
-        lines = history.read_text().splitlines()
-        column = lines[0].split("\t").index("seconds")
-        seconds = sum(float(line.split("\t")[column]) for line in lines[1:])
+        seconds = pd.read_csv(history, sep="\t")["seconds"].sum()
         return f"{seconds:.0f}"
-    record = _read(folder / "train.json") or _read(folder / "baseline.json") or {}
+    record = _read(folder / "baseline.json") or {}
     return f"{record['seconds']:.0f}" if "seconds" in record else "–"
 
 
