@@ -27,6 +27,7 @@ from .tasks import output_kind
 TASKS = ("binary", "multiclass", "multilabel", "regression", "per_residue")
 SPLIT_METHODS = ("random", "homology")
 SCHEDULES = ("cosine", "constant")
+PRECISIONS = (None, "bf16", "fp32")  # None: bf16 autocast on CUDA only
 ALL_MONITORS = tuple(dict.fromkeys(m for names in MONITORS.values() for m in names))
 
 
@@ -349,6 +350,7 @@ class TrainConfig:
     rc_augment: bool = False  # random reverse complement of DNA training batches
     ema_decay: float | None = None  # validate and keep an exponential average of the weights
     compile: bool = False  # torch.compile the model (pays off on GPUs for long runs)
+    precision: str | None = None  # None: bf16 autocast on CUDA, fp32 on CPU; or bf16 / fp32
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -367,6 +369,9 @@ class TrainConfig:
             _check_number("grad_clip", self.grad_clip, low=0, open_low=True)
         if self.ema_decay is not None:
             _check_number("ema_decay", self.ema_decay, low=0, high=0.99999, open_low=True)
+        if self.precision not in PRECISIONS:
+            raise BioseqError(f"precision must be one of {', '.join(map(str, PRECISIONS))}, "
+                              f"not '{self.precision}'")
 
 
 @dataclass(frozen=True)
@@ -388,7 +393,7 @@ TRAIN_KEYS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 # training keys added after results existed: left unset (None), they are kept out of resume
 # fingerprints and of the train rule's params, so earlier runs still resume and are not
 # retrained by Snakemake's params trigger
-LATER_TRAIN_KEYS = ("ema_decay",)
+LATER_TRAIN_KEYS = ("ema_decay", "precision")
 
 
 def without_unset_later_keys(settings: Mapping[str, Any]) -> dict[str, Any]:

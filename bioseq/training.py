@@ -119,6 +119,11 @@ class _WeightAverage:
         self.steps = state["steps"]
 
 
+def _autocasts(precision: str | None, device: torch.device) -> bool:
+    """Whether training steps run under bf16 autocast (TrainConfig.precision)."""
+    return precision == "bf16" or (precision is None and device.type == "cuda")
+
+
 def _seed_of(*parts: int) -> int:
     """A seed derived from (seed, epoch, ...): what resuming at an epoch needs to replay."""
     return int(np.random.SeedSequence(parts).generate_state(1)[0])
@@ -241,7 +246,7 @@ def fit(
     progress: bool | None = None, window: int | None = None, overlap: int = 0,
     compile: bool = False, distributed: Distributed = SINGLE,
     resume_path: str | Path | None = None, fingerprint: str = "",
-    ema_decay: float | None = None,
+    ema_decay: float | None = None, precision: str | None = None,
 ) -> FitResult:
     """Train with AdamW, warmup + cosine LR, clipping and early stopping on `monitor`.
 
@@ -255,6 +260,9 @@ def fit(
     on the whole validation set, rank 0 alone writes files. With `ema_decay`, validation,
     early stopping and the returned weights are those of an exponential moving average of
     the weights over steps (`_WeightAverage`), which is less noisy than the last step's.
+    Training steps run under bf16 autocast on CUDA, or everywhere with `precision='bf16'`
+    (CPUs with AVX-512 BF16 or AMX gain most) or nowhere with 'fp32' (validation keeps
+    the predictors' own: bf16 autocast on CUDA, fp32 on CPU).
     """
     device = pick_device(device)
     model.to(device)
@@ -277,7 +285,7 @@ def fit(
                 weights=class_weights.to(device) if class_weights is not None else None,
                 generator=torch.Generator(),
                 autocast=dict(device_type=device.type, dtype=torch.bfloat16,
-                              enabled=device.type == "cuda"))
+                              enabled=_autocasts(precision, device)))
     _tune_for_device(device, fixed_shapes=not train.trim)
     bar = tqdm(range(first, epochs + 1), desc="epochs", initial=first - 1, total=epochs,
                disable=True if progress is False or not distributed.is_main else None)

@@ -186,19 +186,31 @@ def test_regression_checkpoint_keeps_its_target_scaling(tmp_path, tiny_hparams):
                           direct[["pred_kd", "pred_tm"]].to_numpy())
 
 
-@pytest.mark.parametrize("architecture", sorted(REGISTRY))
-def test_position_model_round_trip_is_identical(architecture, tmp_path, tiny_hparams,
-                                                splice_records):
+STACKED_CNN_BILSTM = {"channels": [8, 8], "kernel_size": [5, 3], "dilations": [1, 2],
+                      "residual": True, "pool": 1, "cell": "gru", "hidden": 4}
+
+
+def position_hparams(architecture, tiny_hparams):
     hparams = dict(tiny_hparams(architecture))
     if architecture == "cnn":
         hparams["pool"] = [1] * len(hparams["channels"])
     if architecture == "cnn_bilstm":
         hparams["pool"] = 1
+    return hparams
+
+
+@pytest.mark.parametrize("architecture", [*sorted(REGISTRY), "stacked cnn_bilstm"])
+def test_position_model_round_trip_is_identical(architecture, tmp_path, tiny_hparams,
+                                                splice_records):
+    if architecture == "stacked cnn_bilstm":
+        architecture, hparams = "cnn_bilstm", STACKED_CNN_BILSTM
+    else:
+        hparams = position_hparams(architecture, tiny_hparams)
     torch.manual_seed(0)
     model = trained_like(build_model(architecture, in_channels=4, n_outputs=3,
                                      output="position", **hparams)).eval()
     loaded = load_model(save(tmp_path / "m.pt", model, task="per_residue"), device="cpu")
-    assert loaded.model.output == "position"
+    assert loaded.model.output == "position" and loaded.model.hparams == hparams
     encoder = loaded.encoder
     chunk = encoder.encode(["a", "b"], [splice_records[0][1], splice_records[1][1][:31]])
     tokens = chunk.tokens.copy()

@@ -267,3 +267,45 @@ def test_dilations_need_one_entry_per_layer():
     with pytest.raises(BioseqError, match="one entry per layer"):
         build_model("cnn", in_channels=4, n_outputs=2, channels=[8, 8], kernel_sizes=[3, 3],
                     dilations=[1, 2, 4])
+
+
+# ---------------------------------------------------------------- stacked cnn_bilstm
+
+STACKED_HYBRID = {"channels": [8, 8, 8], "kernel_size": 3, "dilations": [1, 2, 4],
+                  "residual": True, "pool": 1, "cell": "gru", "hidden": 6, "dropout": 0.1}
+
+
+def test_cnn_bilstm_with_a_channel_list_stacks_dilated_residual_blocks():
+    torch.manual_seed(0)
+    model = build_model("cnn_bilstm", in_channels=4, n_outputs=3, output="position",
+                        **STACKED_HYBRID)
+    blocks = model.backbone.conv.blocks
+    assert [block.conv.dilation[0] for block in blocks] == [1, 2, 4]
+    assert [block.conv.kernel_size[0] for block in blocks] == [3, 3, 3]
+    assert model.backbone.conv.skips == [False, True, True]  # 4 -> 8 channels has no skip
+    assert isinstance(model.backbone.rnn.rnn, torch.nn.GRU)
+    assert model.backbone.out_channels == 12
+
+
+@pytest.mark.parametrize("hparams", [{"channels": []},
+                                     {"channels": [8, 8], "kernel_size": [5, 3, 3]}])
+def test_stacked_cnn_bilstm_layer_lists_must_agree(hparams):
+    with pytest.raises(BioseqError, match="needs at least one layer in channels and one "
+                                          "kernel_size for all or one per layer"):
+        build_model("cnn_bilstm", in_channels=4, n_outputs=1, **hparams)
+
+
+def test_stacked_cnn_bilstm_per_position_output_ignores_padding(splice_records):
+    torch.manual_seed(0)
+    model = build_model("cnn_bilstm", in_channels=4, n_outputs=3, output="position",
+                        **STACKED_HYBRID).eval()
+    short, longer = splice_records[5][1][:23], splice_records[2000][1]
+    with torch.no_grad():
+        alone = model(*inputs([short]))  # (1, 3, 23)
+        padded = model(*inputs([longer, short], length=80))  # (2, 3, 80)
+    assert alone.shape == (1, 3, 23)
+    torch.testing.assert_close(padded[1, :, :23], alone[0], atol=1e-5, rtol=0)
+    x, mask = inputs([longer, short], length=80)
+    model.train()
+    model(x, mask).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())

@@ -16,7 +16,7 @@ from bioseq.evaluate import evaluate
 from bioseq.models import build_model
 from bioseq.predict import predict_scores
 from bioseq.store import EncodedStore
-from bioseq.training import _fingerprint, _lr_lambda, fit, train_from_store
+from bioseq.training import _autocasts, _fingerprint, _lr_lambda, fit, train_from_store
 
 
 def loaders(store, *, seed=0):
@@ -387,3 +387,26 @@ def test_ema_off_keeps_the_resume_fingerprint_of_earlier_runs(splice_store):
     before = _fingerprint(store, "cnn", {}, settings)
     assert _fingerprint(store, "cnn", {}, {**settings, "ema_decay": None}) == before
     assert _fingerprint(store, "cnn", {}, {**settings, "ema_decay": 0.9}) != before
+
+
+@pytest.mark.parametrize(("architecture", "precision", "training_dtype"), [
+    ("cnn", None, torch.float32), ("cnn", "fp32", torch.float32),
+    ("cnn", "bf16", torch.bfloat16), ("cnn_bilstm", "bf16", torch.bfloat16)])
+def test_precision_sets_the_training_steps_autocast_on_cpu(
+        splice, tiny_hparams, architecture, precision, training_dtype):
+    model = tiny(architecture, tiny_hparams)
+    backbone = model.backbone.conv if architecture == "cnn_bilstm" else model.backbone
+    seen = set()  # (training?, dtype of the first convolution's output)
+    hook = backbone.blocks[0].conv.register_forward_hook(
+        lambda module, args, out: seen.add((module.training, out.dtype)))
+    result = run_fit(splice, model, epochs=1, precision=precision, device="cpu")
+    hook.remove()
+    assert seen == {(True, training_dtype), (False, torch.float32)}
+    assert np.isfinite(result.history["train_loss"]).all()
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_precision_on_cuda_defaults_to_bf16_and_fp32_turns_it_off():
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert _autocasts(None, cuda) and _autocasts("bf16", cuda) and _autocasts("bf16", cpu)
+    assert not _autocasts("fp32", cuda) and not _autocasts(None, cpu)

@@ -200,6 +200,21 @@ def test_rerun_has_nothing_to_do(tiny_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_adding_a_model_trains_it_alone(tiny_run):
+    workdir, _, _ = tiny_run
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["models"]["rcnn2"] = {**config["models"]["rcnn"], "train": {"seed": 1}}
+    config["datasets"]["ss"]["models"].append("rcnn2")
+    more = workdir / "more_models.yaml"
+    more.write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--configfile", str(more), "--cores", "1", "--dry-run",
+                       "--quiet", "rules")
+    assert result.returncode == 0, result.stderr[-2000:]
+    planned = dict(re.findall(r"(?m)^(\w+)\s+(\d+)$", result.stdout + result.stderr))
+    assert planned["train"] == "1"  # rcnn2: neither the data nor the other models again
+    assert "encode" not in planned and "encode_test_set" not in planned
+
+
 def test_snakemake_report(tiny_run):
     workdir, _, _ = tiny_run
     result = snakemake(workdir, "--report", "results/snakemake_report.html")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -48,15 +50,26 @@ class RecurrentBackbone(nn.Module):
 
 
 class ConvRecurrentBackbone(nn.Module):
-    """DanQ: a wide convolution finds motifs, a BiLSTM models their order."""
+    """DanQ: a wide convolution finds motifs, a BiLSTM models their order. A list of
+    `channels` gives a stack instead (the `cnn` blocks: `kernel_size`, `dilations` and
+    `pool` per layer or one for all, `residual`), e.g. a dilated residual CNN whose
+    per-residue features a BiGRU then reads end to end."""
 
-    def __init__(self, in_channels: int, *, channels: int = 128, kernel_size: int = 19,
-                 pool: int = 4, hidden: int = 64, layers: int = 1, cell: str = "lstm",
-                 dropout: float = 0.2):
+    def __init__(self, in_channels: int, *, channels: int | Sequence[int] = 128,
+                 kernel_size: int | Sequence[int] = 19, pool: int | Sequence[int] = 4,
+                 dilations: int | Sequence[int] = 1, residual: bool = False,
+                 hidden: int = 64, layers: int = 1, cell: str = "lstm", dropout: float = 0.2):
         super().__init__()
-        self.conv = ConvBackbone(in_channels, channels=(channels,), kernel_sizes=(kernel_size,),
-                                 pool=pool, dropout=dropout)
-        self.rnn = RecurrentBackbone(channels, cell=cell, hidden=hidden, layers=layers,
+        channels = (channels,) if isinstance(channels, int) else tuple(channels)
+        kernel_sizes = ((kernel_size,) * len(channels) if isinstance(kernel_size, int)
+                        else tuple(kernel_size))
+        if not channels or len(kernel_sizes) != len(channels):
+            raise TypeError("cnn_bilstm needs at least one layer in channels and one "
+                            "kernel_size for all or one per layer")
+        self.conv = ConvBackbone(in_channels, channels=channels, kernel_sizes=kernel_sizes,
+                                 pool=pool, dilations=dilations, residual=residual,
+                                 dropout=dropout)
+        self.rnn = RecurrentBackbone(channels[-1], cell=cell, hidden=hidden, layers=layers,
                                      dropout=dropout)
         self.out_channels = self.rnn.out_channels
 

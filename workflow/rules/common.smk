@@ -38,6 +38,13 @@ VARIANT_EFFECT = (variant_effect_config(config["variant_effect"])
 ISM_REGIONS = {region_slug(r): r for r in (VARIANT_EFFECT.ism_regions if VARIANT_EFFECT else ())}
 
 
+def encoding_params(wildcards):
+    """A dataset entry less the keys its store does not depend on, so adding a model, a
+    prediction file or a baseline setting does not re-encode the data (and retrain it all)."""
+    entry = config["datasets"][wildcards.dataset]
+    return {k: v for k, v in entry.items() if k not in ("models", "predict", "baseline")}
+
+
 def train_params(model):
     """The model entry and shared training settings a train job gets as params (keys added
     in later releases and left unset stay out, so earlier results are not retrained)."""

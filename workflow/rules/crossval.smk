@@ -90,6 +90,9 @@ rule kmer_baseline:
         "logs/{dataset}/baselines/kmer.log",
     params:
         baseline=lambda wildcards: DATASETS[wildcards.dataset].baseline,
+        # the same as plain data, which Snakemake records: a change reruns the job
+        baseline_settings=lambda wildcards: config["datasets"][wildcards.dataset].get(
+            "baseline", {}),
         test_sets=lambda wildcards: list(DATASETS[wildcards.dataset].test_sets),
         select=lambda wildcards: (DATASETS[wildcards.dataset].cv_select
                                   if DATASETS[wildcards.dataset].cv.folds else None),
@@ -114,6 +117,9 @@ use rule kmer_baseline as kmer_baseline_fold with:
         "logs/{dataset}/cv/fold{fold}/baselines/kmer.log",
     params:
         baseline=lambda wildcards: DATASETS[wildcards.dataset].baseline,
+        # the same as plain data, which Snakemake records: a change reruns the job
+        baseline_settings=lambda wildcards: config["datasets"][wildcards.dataset].get(
+            "baseline", {}),
         test_sets=[],
         select=lambda wildcards: DATASETS[wildcards.dataset].cv_select,
 

@@ -6,7 +6,7 @@ rule encode:
     log:
         "logs/{dataset}/encode.log",
     params:
-        dataset=lambda wildcards: config["datasets"][wildcards.dataset],
+        dataset=encoding_params,
         test_set=None,
     threads: 1
     resources:
@@ -28,7 +28,7 @@ rule encode_test_set:
     log:
         "logs/{dataset}/test_sets/{test_set}/encode.log",
     params:
-        dataset=lambda wildcards: config["datasets"][wildcards.dataset],
+        dataset=encoding_params,
         test_set=lambda wildcards: wildcards.test_set,
     threads: 1
     resources:
