@@ -396,9 +396,14 @@ TRAIN_KEYS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 LATER_TRAIN_KEYS = ("ema_decay", "precision")
 
 
-def without_unset_later_keys(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """`settings` less the LATER_TRAIN_KEYS whose value is None."""
-    return {k: v for k, v in settings.items() if not (k in LATER_TRAIN_KEYS and v is None)}
+def without_unset_later_keys(settings: Mapping[str, Any],
+                             shared: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`settings` less the LATER_TRAIN_KEYS whose value is None; with `shared` (the
+    `training` section that a model's `train` overrides) a None stays where it overrides a
+    shared value, since it then sets the key back to its default."""
+    shared = shared or {}
+    return {k: v for k, v in settings.items()
+            if not (k in LATER_TRAIN_KEYS and v is None and shared.get(k) is None)}
 
 
 class ModelGrid(NamedTuple):

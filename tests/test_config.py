@@ -507,3 +507,7 @@ def test_unset_later_training_keys_stay_out_of_rule_params():
     assert "precision" in defaults and "precision" not in without_unset_later_keys(defaults)
     assert without_unset_later_keys({"precision": "bf16"}) == {"precision": "bf16"}
     assert without_unset_later_keys({"grad_clip": None}) == {"grad_clip": None}
+    # a model's `train: {precision: null}` under `training: {precision: bf16}` is kept
+    assert without_unset_later_keys({"precision": None}, {"precision": "bf16"}) == \
+        {"precision": None}
+    assert without_unset_later_keys({"precision": None}, {"precision": None}) == {}

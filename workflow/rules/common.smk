@@ -48,10 +48,10 @@ def encoding_params(wildcards):
 def train_params(model):
     """The model entry and shared training settings a train job gets as params (keys added
     in later releases and left unset stay out, so earlier results are not retrained)."""
-    entry = dict(MODEL_GRID.entries[model])
+    entry, shared = dict(MODEL_GRID.entries[model]), config.get("training", {})
     if isinstance(entry.get("train"), dict):
-        entry["train"] = without_unset_later_keys(entry["train"])
-    return entry, without_unset_later_keys(config.get("training", {}))
+        entry["train"] = without_unset_later_keys(entry["train"], shared)
+    return entry, without_unset_later_keys(shared)
 
 
 def slurm_resources(gpus=0):
