@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import re
 import sys
@@ -43,6 +44,12 @@ def encoding_params(wildcards):
     prediction file or a baseline setting does not re-encode the data (and retrain it all)."""
     entry = config["datasets"][wildcards.dataset]
     return {k: v for k, v in entry.items() if k not in ("models", "predict", "baseline")}
+
+
+def baseline_settings(wildcards):
+    """A dataset's baseline settings as plain data, which Snakemake records (a dataclass it
+    skips), so a change reruns the baseline jobs."""
+    return dataclasses.asdict(DATASETS[wildcards.dataset].baseline)
 
 
 def train_params(model):

@@ -89,10 +89,7 @@ rule kmer_baseline:
     log:
         "logs/{dataset}/baselines/kmer.log",
     params:
-        baseline=lambda wildcards: DATASETS[wildcards.dataset].baseline,
-        # the same as plain data, which Snakemake records: a change reruns the job
-        baseline_settings=lambda wildcards: config["datasets"][wildcards.dataset].get(
-            "baseline", {}),
+        baseline=baseline_settings,
         test_sets=lambda wildcards: list(DATASETS[wildcards.dataset].test_sets),
         select=lambda wildcards: (DATASETS[wildcards.dataset].cv_select
                                   if DATASETS[wildcards.dataset].cv.folds else None),
@@ -116,10 +113,7 @@ use rule kmer_baseline as kmer_baseline_fold with:
     log:
         "logs/{dataset}/cv/fold{fold}/baselines/kmer.log",
     params:
-        baseline=lambda wildcards: DATASETS[wildcards.dataset].baseline,
-        # the same as plain data, which Snakemake records: a change reruns the job
-        baseline_settings=lambda wildcards: config["datasets"][wildcards.dataset].get(
-            "baseline", {}),
+        baseline=baseline_settings,
         test_sets=[],
         select=lambda wildcards: DATASETS[wildcards.dataset].cv_select,
 

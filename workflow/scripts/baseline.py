@@ -5,13 +5,14 @@ import logging
 
 from bioseq.baselines import fit_baseline, write_baseline
 from bioseq.cli import run_step
+from bioseq.config import BaselineConfig
 from bioseq.store import EncodedStore
 
 sm = snakemake  # noqa: F821
 
 
 def step() -> None:
-    options = sm.params.baseline
+    options = BaselineConfig(**sm.params.baseline)
     test_sets = {name: EncodedStore(path)
                  for name, path in zip(sm.params.test_sets, sm.input.test_sets, strict=True)}
     result = fit_baseline(EncodedStore(sm.input.store), kmax=options.kmer,
