@@ -309,3 +309,82 @@ def test_stacked_cnn_bilstm_per_position_output_ignores_padding(splice_records):
     model.train()
     model(x, mask).sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+# ---------------------------------------------------------------- recurrence without packing
+def packed_reference(rnn_backbone, x, mask):
+    """The backbone's output computed the textbook way: packed sequences, (B, 2H, L)."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    starts, lengths = mask.int().argmax(1), mask.sum(1)
+    rows = [x[b, :, s:s + n].T for b, (s, n) in enumerate(zip(starts, lengths, strict=True))]
+    padded = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
+    packed = pack_padded_sequence(padded, lengths, batch_first=True, enforce_sorted=False)
+    out, _ = pad_packed_sequence(rnn_backbone.rnn(packed)[0], batch_first=True)
+    full = x.new_zeros(x.shape[0], out.shape[2], x.shape[2])
+    for b, (s, n) in enumerate(zip(starts, lengths, strict=True)):
+        full[b, :, s:s + n] = out[b, :n].T
+    return full
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_cpu_recurrence_equals_packed_sequences(cell, layers):
+    from bioseq.models.recurrent import RecurrentBackbone
+    torch.manual_seed(0)
+    backbone = RecurrentBackbone(5, cell=cell, hidden=6, layers=layers, dropout=0.3).eval()
+    x = torch.randn(4, 5, 17, requires_grad=True)
+    mask = torch.zeros(4, 17, dtype=torch.bool)
+    for b, (start, length) in enumerate([(0, 17), (0, 9), (3, 11), (16, 1)]):
+        mask[b, start:start + length] = True  # leading padding too, as centred windows have
+    out, _ = backbone(x, mask)
+    expected = packed_reference(backbone, x, mask)
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+    assert out[~mask[:, None, :].expand_as(out)].abs().max() == 0  # padding stays zero
+    weights = list(backbone.parameters())
+    out_grad = torch.randn_like(out)  # one upstream gradient through both versions
+    grads = torch.autograd.grad((out * out_grad).sum(), [x, *weights])
+    expected_grads = torch.autograd.grad((expected * out_grad).sum(), [x, *weights])
+    for got, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_cpu_recurrence_in_training_drops_between_layers_as_the_module_does(cell):
+    from bioseq.models.recurrent import RecurrentBackbone
+    torch.manual_seed(0)
+    backbone = RecurrentBackbone(5, cell=cell, hidden=6, layers=2).train()
+    backbone.rnn.dropout, backbone.dropout.p = 1.0, 0.0  # deterministic: layer 2 sees zeros
+    x = torch.randn(3, 5, 12)
+    mask = torch.arange(12)[None, :] < torch.tensor([[12], [7], [3]])
+    expected = packed_reference(backbone, x, mask)
+    torch.testing.assert_close(backbone(x, mask)[0], expected, atol=1e-6, rtol=0)
+    backbone.rnn.dropout = 0.0
+    assert (backbone(x, mask)[0] - expected).abs().max() > 0.01  # the test can tell
+
+
+def test_cpu_recurrence_keeps_non_finite_padding_out():
+    from bioseq.models.recurrent import RecurrentBackbone
+    backbone = RecurrentBackbone(5, cell="gru", hidden=6, layers=2).eval()
+    x = torch.randn(2, 5, 9, requires_grad=True)
+    mask = torch.arange(9)[None, :] < torch.tensor([[9], [4]])
+    out, _ = backbone(torch.where(mask[:, None, :], x, float("nan")), mask)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cpu_recurrence_under_bf16_autocast_equals_packed_sequences(cell, dtype):
+    from bioseq.models.recurrent import RecurrentBackbone
+    torch.manual_seed(0)
+    backbone = RecurrentBackbone(5, cell=cell, hidden=6, layers=2).eval()
+    x = torch.randn(3, 5, 12).to(dtype)  # one-hot input, or what a bf16 conv stack gives
+    mask = torch.arange(12)[None, :] < torch.tensor([[12], [7], [3]])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = backbone(x, mask)
+        expected = packed_reference(backbone, x, mask)
+    if dtype == torch.bfloat16:
+        assert out.dtype == expected.dtype == torch.bfloat16
+    # the same result to bf16 rounding (the two paths sum in different orders); a real
+    # error, such as an unreversed backward direction, is of order 0.1
+    torch.testing.assert_close(out.float(), expected.float(), atol=2e-2, rtol=0)

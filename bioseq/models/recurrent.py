@@ -18,7 +18,7 @@ def _spans(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class RecurrentBackbone(nn.Module):
-    """Packed bidirectional RNN: padding never enters the recurrence in either direction."""
+    """Bidirectional RNN: padding never enters the recurrence in either direction."""
 
     def __init__(self, in_channels: int, *, cell: str = "gru", hidden: int = 128,
                  layers: int = 2, dropout: float = 0.2):
@@ -38,15 +38,64 @@ class RecurrentBackbone(nn.Module):
             return self.dropout(out.transpose(1, 2)), mask  # (B, 2H, L)
         starts, lengths = _spans(mask)
         pos = torch.arange(width, device=x.device).expand(batch, width)
-        # shift every sequence to the left edge so packing sees only real positions
+        # shift every sequence to the left edge so the recurrence sees only real positions
         aligned = (pos + starts[:, None]).clamp(max=width - 1)
         seq = x.transpose(1, 2).gather(1, aligned[..., None].expand(-1, -1, x.shape[1]))
-        packed = pack_padded_sequence(seq, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.rnn(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=width)  # (B, L, 2H)
+        if x.device.type == "cpu":
+            out = self._left_aligned(seq, lengths)  # (B, L, 2H)
+        else:  # cuDNN runs packed sequences natively
+            packed = pack_padded_sequence(seq, lengths.cpu(), batch_first=True,
+                                          enforce_sorted=False)
+            out, _ = self.rnn(packed)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=width)
         back = (pos - starts[:, None]).clamp(min=0)  # and back to each window position
         out = out.gather(1, back[..., None].expand(-1, -1, out.shape[2])) * mask[..., None]
         return self.dropout(out.transpose(1, 2)), mask  # (B, 2H, L)
+
+    def _left_aligned(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The packed bidirectional result for left-aligned (B, L, C) input, without
+        packing, which is slower on a CPU (benchmarks/bench_recurrent.py). Padding trails
+        each sequence, so the forward direction runs on the padded batch as it is and the
+        backward one on each sequence reversed within its length; both are exact at the
+        real positions (to float rounding; under bf16 autocast the recurrence runs in bf16,
+        as it always did for full windows). The weights are the module's own, so
+        checkpoints are unchanged."""
+        batch, width, _ = seq.shape
+        pos = torch.arange(width, device=seq.device).expand(batch, width)
+        reverse = (lengths.to(seq.device)[:, None] - 1 - pos).clamp(min=0)  # (B, L)
+        real = (pos < lengths.to(seq.device)[:, None])[..., None]
+        weights, rnn = self.rnn._flat_weights, self.rnn
+        per_direction = len(weights) // (2 * rnn.num_layers)
+        # padding trails the forward recurrence; zeroed so that nothing there (not even a
+        # NaN) reaches the output or the gradients
+        out = torch.where(real, seq, 0)
+        for layer in range(rnn.num_layers):
+            if layer:
+                out = nn.functional.dropout(out, rnn.dropout, self.training)
+            both = []
+            for direction in (0, 1):
+                first = (2 * layer + direction) * per_direction
+                inputs = out if direction == 0 else _take(out, reverse)
+                result = self._one_direction(inputs, weights[first:first + per_direction])
+                both.append(result if direction == 0 else _take(result, reverse))
+            out = torch.where(real, torch.cat(both, 2), 0)  # (B, L, 2H)
+        return out
+
+    def _one_direction(self, inputs: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
+        """One layer, one direction of the module's cell over (B, L, C) input."""
+        # torch._VF is what nn.GRU / nn.LSTM call themselves; there is no public
+        # functional form that takes one direction's weights
+        state = inputs.new_zeros(1, inputs.shape[0], self.rnn.hidden_size)
+        if self.rnn.mode == "GRU":
+            return torch._VF.gru(inputs, state, weights, self.rnn.bias, 1, 0.0,
+                                 self.training, False, True)[0]
+        return torch._VF.lstm(inputs, (state, state), weights, self.rnn.bias, 1, 0.0,
+                              self.training, False, True)[0]
+
+
+def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """values[b, index[b, t]] for (B, L, C) values and a (B, L) index."""
+    return values.gather(1, index[..., None].expand(-1, -1, values.shape[2]))
 
 
 class ConvRecurrentBackbone(nn.Module):
