@@ -40,30 +40,30 @@ class RecurrentBackbone(nn.Module):
         pos = torch.arange(width, device=x.device).expand(batch, width)
         # shift every sequence to the left edge so the recurrence sees only real positions
         aligned = (pos + starts[:, None]).clamp(max=width - 1)
-        seq = x.transpose(1, 2).gather(1, aligned[..., None].expand(-1, -1, x.shape[1]))
+        seq = _take(x.transpose(1, 2), aligned)
         if x.device.type == "cpu":
-            out = self._left_aligned(seq, lengths)  # (B, L, 2H)
+            out = self._left_aligned(seq, lengths, pos)  # (B, L, 2H)
         else:  # cuDNN runs packed sequences natively
             packed = pack_padded_sequence(seq, lengths.cpu(), batch_first=True,
                                           enforce_sorted=False)
             out, _ = self.rnn(packed)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=width)
         back = (pos - starts[:, None]).clamp(min=0)  # and back to each window position
-        out = out.gather(1, back[..., None].expand(-1, -1, out.shape[2])) * mask[..., None]
+        out = _take(out, back) * mask[..., None]
         return self.dropout(out.transpose(1, 2)), mask  # (B, 2H, L)
 
-    def _left_aligned(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """The packed bidirectional result for left-aligned (B, L, C) input, without
+    def _left_aligned(self, seq: torch.Tensor, lengths: torch.Tensor,
+                      pos: torch.Tensor) -> torch.Tensor:
+        """The packed bidirectional result for left-aligned (B, L, C) input (`pos`: the
+        (B, L) position grid), without
         packing, which is slower on a CPU (benchmarks/bench_recurrent.py). Padding trails
         each sequence, so the forward direction runs on the padded batch as it is and the
         backward one on each sequence reversed within its length; both are exact at the
         real positions (to float rounding; under bf16 autocast the recurrence runs in bf16,
         as it always did for full windows). The weights are the module's own, so
         checkpoints are unchanged."""
-        batch, width, _ = seq.shape
-        pos = torch.arange(width, device=seq.device).expand(batch, width)
-        reverse = (lengths.to(seq.device)[:, None] - 1 - pos).clamp(min=0)  # (B, L)
-        real = (pos < lengths.to(seq.device)[:, None])[..., None]
+        reverse = (lengths[:, None] - 1 - pos).clamp(min=0)  # (B, L)
+        real = (pos < lengths[:, None])[..., None]
         weights, rnn = self.rnn._flat_weights, self.rnn
         per_direction = len(weights) // (2 * rnn.num_layers)
         # padding trails the forward recurrence; zeroed so that nothing there (not even a
