@@ -32,7 +32,7 @@ from .encoding import EncodingPolicy, LengthPolicy
 from .errors import BioseqError
 from .io import atomic_path, write_text_atomic
 from .metrics import MONITORS, compute_metrics, is_better
-from .models import build_model
+from .models import build_model, cpu_has_bf16
 from .predict import predict_scores
 from .store import EncodedStore
 
@@ -121,6 +121,11 @@ class _WeightAverage:
 
 def _autocasts(precision: str | None, device: torch.device) -> bool:
     """Whether training steps run under bf16 autocast (TrainConfig.precision)."""
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
+        # bf16 on a CPU is only ever asked for speed, and emulated it is the opposite
+        log.warning("precision bf16: this CPU has no native bf16 (AVX-512 BF16 or AMX), "
+                    "where bf16 autocast runs about 10x slower; training in fp32")
+        return False
     return precision == "bf16" or (precision is None and device.type == "cuda")
 
 
@@ -261,7 +266,8 @@ def fit(
     early stopping and the returned weights are those of an exponential moving average of
     the weights over steps (`_WeightAverage`), which is less noisy than the last step's.
     Training steps run under bf16 autocast on CUDA, or everywhere with `precision='bf16'`
-    (CPUs with AVX-512 BF16 or AMX gain most) or nowhere with 'fp32' (validation keeps
+    (on CPUs with AVX-512 BF16 or AMX; elsewhere it warns and keeps fp32, as emulated
+    bf16 is ~10x slower) or nowhere with 'fp32' (validation keeps
     the predictors' own: bf16 autocast on CUDA, fp32 on CPU).
     """
     device = pick_device(device)

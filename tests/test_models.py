@@ -388,3 +388,25 @@ def test_cpu_recurrence_under_bf16_autocast_equals_packed_sequences(cell, dtype)
     # the same result to bf16 rounding (the two paths sum in different orders); a real
     # error, such as an unreversed backward direction, is of order 0.1
     torch.testing.assert_close(out.float(), expected.float(), atol=2e-2, rtol=0)
+
+
+@pytest.mark.parametrize("full_windows", [True, False])
+def test_lstm_under_bf16_autocast_runs_on_any_cpu(full_windows, monkeypatch):
+    """On a CPU without bf16 instructions (AVX2 only) torch's own nn.LSTM fails under
+    autocast with fp32 input; the backbone runs its recurrence in fp32 there. Forced here
+    so that machines with bf16 run that path too."""
+    from bioseq.models import recurrent
+    torch.manual_seed(0)
+    backbone = recurrent.RecurrentBackbone(5, cell="lstm", hidden=6, layers=2).eval()
+    x = torch.randn(3, 5, 12)
+    lengths = [12, 12, 12] if full_windows else [12, 7, 3]
+    mask = torch.arange(12)[None, :] < torch.tensor(lengths)[:, None]
+    fp32, _ = backbone(x, mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        backbone(x, mask)  # the machine's own path: must not raise
+        monkeypatch.setattr(recurrent, "_autocast_without_bf16_cpu", lambda _: True)
+        out, _ = backbone(x, mask)
+        half, _ = backbone(x.bfloat16(), mask)
+    torch.testing.assert_close(out, fp32, atol=1e-6, rtol=0)  # fp32 throughout
+    assert half.dtype == torch.bfloat16
+    torch.testing.assert_close(half.float(), fp32, atol=2e-2, rtol=0)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from bioseq import tasks
+from bioseq import tasks, training
 from bioseq.checkpoint import load_model
 from bioseq.data import BatchLoader, TokenExpander
 from bioseq.errors import BioseqError
@@ -393,7 +393,10 @@ def test_ema_off_keeps_the_resume_fingerprint_of_earlier_runs(splice_store):
     ("cnn", None, torch.float32), ("cnn", "fp32", torch.float32),
     ("cnn", "bf16", torch.bfloat16), ("cnn_bilstm", "bf16", torch.bfloat16)])
 def test_precision_sets_the_training_steps_autocast_on_cpu(
-        splice, tiny_hparams, architecture, precision, training_dtype):
+        splice, tiny_hparams, architecture, precision, training_dtype, monkeypatch):
+    # as on a CPU with native bf16, whatever this one has (without, bf16 is emulated: slow
+    # but correct, so the bf16 path is tested on every machine)
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
     model = tiny(architecture, tiny_hparams)
     backbone = model.backbone.conv if architecture == "cnn_bilstm" else model.backbone
     seen = set()  # (training?, dtype of the first convolution's output)
@@ -406,7 +409,23 @@ def test_precision_sets_the_training_steps_autocast_on_cpu(
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
-def test_precision_on_cuda_defaults_to_bf16_and_fp32_turns_it_off():
+def test_precision_on_cuda_defaults_to_bf16_and_fp32_turns_it_off(monkeypatch):
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     assert _autocasts(None, cuda) and _autocasts("bf16", cuda) and _autocasts("bf16", cpu)
     assert not _autocasts("fp32", cuda) and not _autocasts(None, cpu)
+
+
+def test_precision_bf16_on_a_cpu_without_native_bf16_warns_and_trains_in_fp32(
+        splice, tiny_hparams, monkeypatch, caplog):
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    assert _autocasts("bf16", torch.device("cuda"))  # GPUs are not concerned
+    model = tiny("cnn", tiny_hparams)
+    seen = set()
+    hook = model.backbone.blocks[0].conv.register_forward_hook(
+        lambda module, args, out: seen.add(out.dtype))
+    with caplog.at_level("WARNING", logger="bioseq.training"):
+        run_fit(splice, model, epochs=1, precision="bf16", device="cpu")
+    hook.remove()
+    assert seen == {torch.float32}
+    assert "no native bf16" in caplog.text and "training in fp32" in caplog.text

@@ -247,7 +247,10 @@ def test_demo_pipeline_reaches_target_accuracy(tmp_path):
     datasets = config["datasets"]
     accuracy = {m: json.loads((tmp_path / f"results/splice/{m}/metrics.json").read_text())
                 ["accuracy"] for m in datasets["splice"]["models"]}
-    assert max(accuracy.values()) >= 0.95, accuracy
+    # 300 test sequences (one is 0.33 points): the CNN scored 0.957 where its settings were
+    # chosen, 0.947 on an AVX2-only CPU (other kernels, other rounding) and 0.937-0.957 over
+    # seeds 0-2 there; 0.94 leaves that spread, and the BiGRU (0.917) or a broken model fails
+    assert max(accuracy.values()) >= 0.94, accuracy
     check_demo_secondary_structure(tmp_path / "results" / "secondary_structure",
                                    datasets["secondary_structure"]["models"])
     variants = json.loads((tmp_path / "results/splice/cnn/variant_effect/summary.json")

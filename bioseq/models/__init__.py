@@ -98,6 +98,12 @@ def _position_head(architecture: str, backbone: nn.Module, in_channels: int, n_o
     return PositionHead(backbone.out_channels, n_outputs, **head_kwargs)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX), as oneDNN decides it.
+    Elsewhere (AVX2 only) bf16 is emulated: convolutions run ~10x slower than in fp32."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 @torch.no_grad()
 def _feature_positions(backbone: nn.Module, in_channels: int, length: int) -> int:
     """Feature length the backbone makes from a window of `length` positions."""

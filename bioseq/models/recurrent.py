@@ -8,13 +8,20 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from . import register
+from . import cpu_has_bf16, register
 from .cnn import ConvBackbone
 
 
 def _spans(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """First real position and number of real positions per row of a (batch, length) mask."""
     return mask.int().argmax(1), mask.sum(1)
+
+
+def _autocast_without_bf16_cpu(x: torch.Tensor) -> bool:
+    """Whether x is on a CPU without bf16 instructions, under autocast. There autocast
+    hands oneDNN's LSTM a bf16 problem it cannot build ("could not create a primitive
+    descriptor"), and emulated bf16 would be slower than fp32 anyway."""
+    return x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not cpu_has_bf16()
 
 
 class RecurrentBackbone(nn.Module):
@@ -32,6 +39,13 @@ class RecurrentBackbone(nn.Module):
         self.out_channels = 2 * hidden
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if _autocast_without_bf16_cpu(x):
+            with torch.autocast("cpu", enabled=False):
+                out, mask = self._recur(x.float(), mask)
+            return out.to(x.dtype), mask
+        return self._recur(x, mask)
+
+    def _recur(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, _, width = x.shape
         if bool(mask.all()):  # full windows: nothing to pack (packed RNNs are slow on CPU)
             out, _ = self.rnn(x.transpose(1, 2))
