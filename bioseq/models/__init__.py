@@ -8,6 +8,7 @@ features `(batch, channels, length')` and their mask; a *head* turns those into 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -98,6 +99,7 @@ def _position_head(architecture: str, backbone: nn.Module, in_channels: int, n_o
     return PositionHead(backbone.out_channels, n_outputs, **head_kwargs)
 
 
+@functools.cache  # asked on every recurrent forward; the hardware does not change
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX), as oneDNN decides it.
     Elsewhere (AVX2 only) bf16 is emulated: convolutions run ~10x slower than in fp32."""
