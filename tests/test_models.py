@@ -148,6 +148,21 @@ def test_transformer_pooling_keeps_padding_out():
     mask = torch.tensor([[True] * 5 + [False] * 3])
     torch.testing.assert_close(model(padded, mask), alone, atol=1e-5, rtol=0)
 
+@pytest.mark.parametrize(("attention_dropout", "random"), [(None, False), (0.0, False),
+                                                           (0.5, True)])
+def test_transformer_attention_dropout_is_its_own_setting(attention_dropout, random):
+    """With the other dropout sites at 0, training-mode outputs vary only when the
+    attention weights are dropped: unset, attention_dropout follows `dropout`."""
+    torch.manual_seed(0)
+    model = build_model("transformer", in_channels=4, n_outputs=2, d_model=16, heads=2,
+                        layers=2, dropout=0.0, attention_dropout=attention_dropout,
+                        head_dropout=0.0).train()
+    x, mask = inputs(["ACGTACGTAC", "ACGTTT"])
+    first, second = model(x, mask), model(x, mask)
+    assert not torch.equal(first, second) if random else torch.equal(first, second)
+    assert [layer.self_attn.dropout for layer in model.backbone.encoder.layers] == \
+        [attention_dropout or 0.0] * 2
+
 
 def test_masked_batch_norm_counts_real_positions_only():
     from bioseq.models.cnn import MaskedBatchNorm1d

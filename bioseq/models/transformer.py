@@ -24,7 +24,8 @@ def sinusoidal_positions(length: int, dim: int, device: torch.device) -> torch.T
 
 class TransformerBackbone(nn.Module):
     def __init__(self, in_channels: int, *, d_model: int = 64, heads: int = 4, layers: int = 2,
-                 feedforward: int | None = None, dropout: float = 0.1, embedding: str = "conv",
+                 feedforward: int | None = None, dropout: float = 0.1,
+                 attention_dropout: float | None = None, embedding: str = "conv",
                  kernel_size: int = 9, pool: int = 1):
         super().__init__()
         if embedding not in ("conv", "linear"):
@@ -37,6 +38,10 @@ class TransformerBackbone(nn.Module):
             d_model, heads, feedforward or 4 * d_model, dropout, batch_first=True,
             norm_first=True, activation="gelu",
         )
+        # dropout on the (batch, heads, L, L) attention weights costs one random number per
+        # pair of positions, most of a CPU training step on long proteins; 0 turns it off
+        # (and lets attention take the fused kernel) while the other dropout sites stay
+        layer.self_attn.dropout = dropout if attention_dropout is None else attention_dropout
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
         self.out_channels = d_model
