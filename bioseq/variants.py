@@ -15,6 +15,7 @@ max(ref, eps)) (regression); `max_abs_diff` over all classes ranks the variants.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import itertools
 import json
@@ -33,7 +34,7 @@ from .errors import BioseqError
 from .genome import Genome
 from .io import atomic_path, concatenate
 from .predict import Predictor
-from .vcf import AnnotatedVcf, VcfReader, join_annotated_vcfs
+from .vcf import AnnotatedVcf, VcfReader, info_id, join_annotated_vcfs
 
 REF_MISMATCH_POLICIES = ("skip", "score")
 EPSILON = 1e-6
@@ -56,14 +57,16 @@ class Allele(NamedTuple):
 def variant_window(genome: Genome, allele: Allele, width: int) -> tuple[str, str]:
     """(REF window, ALT window) of `width` bases; REF/ALT begin at position width // 2."""
     centre, start = width // 2, allele.pos - 1
-    ref_window = genome.fetch(allele.contig, start - centre, start - centre + width)
     right = max(width - centre - len(allele.alt), 0)
-    after = genome.fetch(allele.contig, start + len(allele.ref), start + len(allele.ref) + right)
+    ref_end = centre + len(allele.ref)  # in window coordinates
+    # one read covers the REF window and the right flank the ALT window takes after REF
+    span = genome.fetch(allele.contig, start - centre,
+                        start - centre + max(width, ref_end + right))
+    ref_window = span[:width]
     # ALT takes the case of the genome's REF bases, so that a soft-masked region stays
     # soft-masked in both windows (models with `soft_masked: zeros` see no false change)
-    replaced = ref_window[centre : centre + len(allele.ref)]
-    alt = allele.alt.lower() if replaced[:1].islower() else allele.alt.upper()
-    alt_window = (ref_window[:centre] + alt + after)[:width]
+    alt = allele.alt.lower() if span[centre : centre + 1].islower() else allele.alt.upper()
+    alt_window = (span[:centre] + alt + span[ref_end : ref_end + right])[:width]
     return ref_window, alt_window
 
 
@@ -353,6 +356,38 @@ def _model_meta(predictor: Predictor, model_name: str, checksum: str) -> dict[st
             "Description": "model that scored the variants of this file"}
 
 
+_NEEDS_QUOTES = re.compile(r'["\t\r\n]')
+
+
+def write_score_rows(handle, alleles: Sequence[Allele], columns: dict[str, np.ndarray], *,
+                     header: bool) -> None:
+    """scores.tsv rows (and the header line first when `header`), as pandas'
+    to_csv(sep="\t", float_format="%.6g") writes them, but one %-format per row: building a
+    DataFrame cost more than the model's forward pass of the two windows."""
+    names = ["chrom", "pos", "id", "ref", "alt", "ref_match", *columns]
+    if header:
+        csv.writer(handle, delimiter="\t", lineterminator="\n").writerow(names)
+    table = np.column_stack(list(columns.values())).astype(np.float64)  # (alleles, scores)
+    text = "".join(s for a in alleles for s in (a.chrom, a.id, a.ref, a.alt))
+    if np.isnan(table).any() or _NEEDS_QUOTES.search(text):  # pandas' empty NaN, quoting
+        frame = pd.DataFrame({"chrom": [a.chrom for a in alleles],
+                              "pos": [a.pos for a in alleles], "id": [a.id for a in alleles],
+                              "ref": [a.ref for a in alleles], "alt": [a.alt for a in alleles],
+                              "ref_match": [a.ref_match for a in alleles], **columns})
+        frame.to_csv(handle, sep="\t", index=False, header=False, float_format="%.6g")
+        return
+    row = "%s\t%d\t%s\t%s\t%s\t%s" + "\t%.6g" * table.shape[1] + "\n"
+    handle.write("".join(row % (a.chrom, a.pos, a.id, a.ref, a.alt, a.ref_match, *values)
+                         for a, values in zip(alleles, table.tolist(), strict=True)))
+
+
+def info_template(columns: Sequence[str], prefix: str) -> str:
+    """str.format text of the INFO fields of a record with one ALT: a finite float per score
+    column (`.6g`, as AnnotatedVcf.write formats them), then ref_match as 0 or 1."""
+    keys = [info_id(prefix, c) for c in (*columns, "ref_match")]
+    return ";".join(f"{key}={{:.6g}}" for key in keys[:-1]) + f";{keys[-1]}={{:d}}"
+
+
 class _VariantRun:
     """Scores chunks of records and streams the two tables; keeps nothing between chunks."""
 
@@ -367,45 +402,58 @@ class _VariantRun:
         self.first = True
         self.info_columns = [c for c in info_fields(predictor, options, "")
                              if c not in ("ref_match", "skipped")]
+        self.template = info_template(self.info_columns, options.info_prefix)
         self.strict = predictor.encoder.encoding.ambiguous == "error"
 
-    def score(self, records: list) -> list[dict]:
-        """INFO values (column -> one per ALT) for each record of the chunk."""
-        alleles, windows, slots, values = [], [], [], []
-        for i, record in enumerate(records):
+    def score(self, records: list) -> list[dict | str]:
+        """INFO for each record of the chunk: the text of its one scored ALT (the common
+        case, formatted at once) or column -> one value per ALT."""
+        alleles, windows, alts, states = [], [], [], []
+        for record in records:
             self.summary.records += 1
             match, entries = record_alleles(record, self.genome, self.summary,
                                             ref_mismatch=self.options.ref_mismatch)
-            n_alts = len(entries)
-            record_values = {c: [None] * n_alts for c in self.info_columns}
-            record_values["skipped"] = [None] * n_alts
+            skipped: list[str | None] = [None] * len(entries)
+            first = len(alleles)
             for k, item in entries:
                 self.summary.alleles += 1
-                window = None
                 if not isinstance(item, str):
                     window = variant_window(self.genome, item, self.width)
-                    if self.strict and not all(map(_CANONICAL.match, window)):
-                        item = "ambiguous_bases_in_window"  # the model refuses N and IUPAC
-                if isinstance(item, str):
-                    self.summary.skip(item)
-                    record_values["skipped"][k] = item
-                    self._write_skipped(record, k, item)
-                else:
-                    alleles.append(item)
-                    windows.append(window)
-                    slots.append((i, k))
-            if match is not None:
-                record_values["ref_match"] = int(match)
-            values.append(record_values)
-        if alleles:
-            columns = self._score_alleles(alleles, windows)
-            for j, (i, k) in enumerate(slots):
-                for c in self.info_columns:
-                    values[i][c][k] = float(columns[c][j])
-        return values
+                    if not (self.strict and not all(map(_CANONICAL.match, window))):
+                        alleles.append(item)
+                        windows.append(window)
+                        alts.append(k)
+                        continue
+                    item = "ambiguous_bases_in_window"  # the model refuses N and IUPAC
+                self.summary.skip(item)
+                skipped[k] = item
+                self._write_skipped(record, k, item)
+            states.append((match, skipped, first, len(alleles)))
+        rows, values = self._score_alleles(alleles, windows) if alleles else ([], [])
+        return [self._info(match, skipped, alts[first:end], rows[first:end],
+                           values[first:end])
+                for match, skipped, first, end in states]
+
+    def _info(self, match: bool | None, skipped: list[str | None], alts: list[int],
+              rows: list, values: list[list[float]]) -> dict | str:
+        """A record's INFO: `alts` its scored ALTs, `rows` their values in info_columns
+        order (None where one is NaN), `values` the same with NaN, `skipped` the reason per
+        ALT (None where scored)."""
+        if len(skipped) == 1 and alts and rows[0] is not None:
+            return self.template.format(*rows[0], int(match))
+        info: dict = {c: [None] * len(skipped) for c in self.info_columns}
+        for k, row in zip(alts, values, strict=True):
+            for column, value in zip(self.info_columns, row, strict=True):
+                info[column][k] = value
+        info["skipped"] = skipped
+        if match is not None:
+            info["ref_match"] = int(match)
+        return info
 
     def _score_alleles(self, alleles: list[Allele], windows: list[tuple[str, str]]
-                       ) -> dict[str, np.ndarray]:
+                       ) -> tuple[list[list[float] | None], list[list[float]]]:
+        """Scores the chunk's alleles, writes their rows of scores.tsv -> per allele its
+        info_columns values, as (None where one is NaN, as they are)."""
         names = [f"{a.chrom}:{a.pos}:{a.ref}>{a.alt}" for a in alleles]
         ref, alt = score_windows(self.predictor, [w[0] for w in windows],
                                  [w[1] for w in windows], names=names,
@@ -413,14 +461,14 @@ class _VariantRun:
                                  batch_size=self.options.batch_size)
         columns = effect_columns(self.predictor.task, self.predictor.label_names, ref, alt,
                                  epsilon=self.options.epsilon)
-        table = pd.DataFrame({"chrom": [a.chrom for a in alleles],
-                              "pos": [a.pos for a in alleles], "id": [a.id for a in alleles],
-                              "ref": [a.ref for a in alleles], "alt": [a.alt for a in alleles],
-                              "ref_match": [a.ref_match for a in alleles], **columns})
-        table.to_csv(self.scores, sep="\t", index=False, header=self.first, float_format="%.6g")
+        write_score_rows(self.scores, alleles, columns, header=self.first)
         self.first = False
         self.summary.scored += len(alleles)
-        return columns
+        table = np.column_stack([columns[c] for c in self.info_columns]).astype(np.float64)
+        values = table.tolist()  # (alleles, info columns) as Python floats
+        finite = ~np.isnan(table).any(1)
+        return [row if ok else None for row, ok in zip(values, finite.tolist(),
+                                                       strict=True)], values
 
     def _write_skipped(self, record, k: int, reason: str) -> None:
         alt = record.alts[k] if record.alts else "."

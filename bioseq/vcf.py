@@ -205,10 +205,11 @@ class AnnotatedVcf:
         self.handle = pysam.BGZFile(str(self.path), "wb")
         self.handle.write(text.encode())
 
-    def write(self, record: pysam.VariantRecord, values: dict[str, Sequence]) -> None:
-        """`values`: column -> one value per ALT (None = missing) or a single value."""
-        extra = ";".join(f"{self.keys[c]}={_info_value(v)}" for c, v in values.items()
-                         if not _missing(v))
+    def write(self, record: pysam.VariantRecord, values: dict[str, Sequence] | str) -> None:
+        """`values`: column -> one value per ALT (None = missing) or a single value; or the
+        INFO text to add, formatted already (`bioseq.variants.info_template`)."""
+        extra = values if isinstance(values, str) else ";".join(
+            f"{self.keys[c]}={_info_value(v)}" for c, v in values.items() if not _missing(v))
         fields = str(record).rstrip("\n").split("\t", 8)
         if extra:
             fields[7] = extra if fields[7] == "." else f"{fields[7]};{extra}"

@@ -3,6 +3,8 @@ scores against direct predictions, skipped records, the annotated VCF read back 
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 from pathlib import Path
 
@@ -20,12 +22,14 @@ from bioseq.errors import BioseqError
 from bioseq.genome import Genome
 from bioseq.models import build_model
 from bioseq.variants import (
+    SCORE_COLUMNS,
     Allele,
     VariantOptions,
     effect_columns,
     score_vcf,
     score_windows,
     variant_window,
+    write_score_rows,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,6 +148,39 @@ def test_log_odds_stay_finite_at_zero_and_one():
     np.testing.assert_allclose(regression["log2_fc_signal"], [2.0, np.log2(1e6)])
 
 
+@pytest.mark.parametrize("case", ["plain", "nan", "quoted id", "mixed dtypes"])
+def test_score_rows_are_written_as_pandas_writes_them(case):
+    """scores.tsv rows are %-formatted directly; they must equal pandas' to_csv text,
+    also where that falls back to pandas (NaN is written empty, a quote is quoted)."""
+    rng = np.random.default_rng(0)
+    ref = rng.random((5, 3)).astype(np.float32)
+    alt = ref.copy()
+    alt[:, 1] = rng.random(5)
+    alt[2, 0] = 1e-9  # exponent notation and the clipped log odds
+    if case == "nan":
+        alt[3, 2] = np.nan
+    columns = effect_columns("multiclass", ("EI", "IE", "N"), ref, alt)
+    if case == "mixed dtypes":
+        columns["diff_EI"] = columns["diff_EI"].astype(np.float64) * 1e7
+    alleles = [Allele("20", 100 + i, "rs1" if i else ".", "A", "ACG"[: i % 3 + 1], "20",
+                      bool(i % 2)) for i in range(5)]
+    if case == "quoted id":
+        alleles[1] = alleles[1]._replace(id='rs"1')
+    written = io.StringIO()
+    write_score_rows(written, alleles, columns, header=True)
+    write_score_rows(written, alleles[:2], {c: v[:2] for c, v in columns.items()},
+                     header=False)
+    frame = pd.DataFrame({"chrom": [a.chrom for a in alleles], "pos": [a.pos for a in alleles],
+                          "id": [a.id for a in alleles], "ref": [a.ref for a in alleles],
+                          "alt": [a.alt for a in alleles],
+                          "ref_match": [a.ref_match for a in alleles], **columns})
+    expected = io.StringIO()
+    frame.to_csv(expected, sep="\t", index=False, float_format="%.6g")
+    frame.iloc[:2].to_csv(expected, sep="\t", index=False, header=False, float_format="%.6g")
+    assert written.getvalue() == expected.getvalue()
+    assert ("\t\t" in written.getvalue()) == (case == "nan")
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory, predictor):
     out = tmp_path_factory.mktemp("variants") / "out"
@@ -204,6 +241,34 @@ def test_annotated_vcf_reads_back_with_declared_fields(demo_run):
     assert "BIOSEQ_diff_EI" not in records["mismatch1"].info
     with pysam.VariantFile(str(path)) as vcf:
         assert sum(1 for _ in vcf) == 330  # every input record, scored or not
+
+
+def test_annotated_info_holds_the_score_table_values(demo_run):
+    """Every score INFO value, as text, is the scores.tsv value of its ALT (both `.6g`):
+    one-ALT records (INFO formatted at once) and multi-allelic ones alike."""
+    scores = pd.read_csv(demo_run[0] / "scores.tsv", sep="\t", dtype=str)
+    with pysam.VariantFile(str(demo_run[0] / "annotated.vcf.gz")) as vcf:
+        declared = set(vcf.header.info)
+    columns = [c for c in scores.columns
+               if c not in SCORE_COLUMNS and f"BIOSEQ_{c}" in declared]
+    assert len(columns) == 13  # ref, alt, diff, log_odds of 3 classes; max_abs_diff
+    expected = {(row["pos"], row["alt"]): row for _, row in scores.iterrows()}
+    seen = 0
+    with gzip.open(demo_run[0] / "annotated.vcf.gz", "rt") as vcf:
+        for line in vcf:
+            if line.startswith("#"):
+                continue
+            fields = line.rstrip("\n").split("\t")
+            info = dict(item.split("=", 1) for item in fields[7].split(";") if "=" in item)
+            for k, alt in enumerate(fields[4].split(",")):
+                row = expected.get((fields[1], alt))
+                if row is None:
+                    continue
+                assert [info[f"BIOSEQ_{c}"].split(",")[k] for c in columns] == \
+                    [row[c] for c in columns]
+                assert info["BIOSEQ_ref_match"] == str(int(row["ref_match"] == "True"))
+                seen += 1
+    assert seen == len(scores) == 328
 
 
 def test_ref_mismatch_can_be_scored_anyway(tmp_path, predictor, genome):

@@ -82,10 +82,11 @@ def _window(start: torch.Tensor, width: int, length: int) -> tuple[torch.Tensor,
 
 
 def _block_strip(block, folded: tuple[torch.Tensor, torch.Tensor], inputs: torch.Tensor,
-                 activations: torch.Tensor, rows: torch.Tensor | None, strip: Strip,
+                 convolved: torch.Tensor, rows: torch.Tensor | None, strip: Strip,
                  skip: bool) -> Strip:
     """One conv block on the edited rows: `strip` is where their input differs from the
-    reference's `inputs` (R, C, L); `activations` (R, C', L) the reference's after ReLU."""
+    reference's `inputs` (R, C, L); `convolved` (R, C', L) the reference's convolution
+    output before the ReLU."""
     conv = block.conv
     length = inputs.shape[2]
     reach = conv.dilation[0] * (conv.kernel_size[0] - 1)
@@ -103,9 +104,10 @@ def _block_strip(block, folded: tuple[torch.Tensor, torch.Tensor], inputs: torch
     pooled_length = -(-length // pool)
     pooled_start, pooled_width = _window(start // pool, -(-width // pool) + 1, pooled_length)
     # (N, C', span); ceil_mode: the last window may run past the end
-    window = _take(activations, rows, pooled_start * pool, pooled_width * pool, fill=float("-inf"))
+    window = _take(convolved, rows, pooled_start * pool, pooled_width * pool, fill=float("-inf"))
     _put(window, out, start - pooled_start * pool)
-    return Strip(F.max_pool1d(window, pool), pooled_start)
+    # max(ReLU(a), b) = ReLU(max(a, b)) for the ReLU outputs b: as in _reference_trace
+    return Strip(F.relu_(F.max_pool1d(window, pool)), pooled_start)
 
 
 def _folded(block) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,15 +121,16 @@ def _folded(block) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _reference_trace(backbone: ConvBackbone, x: torch.Tensor, folded: list):
-    """The backbone on the references, keeping each block's input and ReLU output."""
+    """The backbone on the references, keeping each block's input and convolution output
+    (before the ReLU)."""
     trace = []
     for block, skip, (weight, bias) in zip(backbone.blocks, backbone.skips, folded,
                                            strict=True):
-        activations = F.relu(F.conv1d(x, weight, bias, padding="same",
-                                      dilation=block.conv.dilation))
-        out = F.max_pool1d(activations, block.pool, ceil_mode=True) if block.pool > 1 \
-            else activations
-        trace.append((x, activations))
+        convolved = F.conv1d(x, weight, bias, padding="same", dilation=block.conv.dilation)
+        # the ReLU commutes with max-pooling, so it runs on the pooled maxima only
+        out = F.relu_(F.max_pool1d(convolved, block.pool, ceil_mode=True)) if block.pool > 1 \
+            else F.relu(convolved)
+        trace.append((x, convolved))
         x = out + x if skip else out
     return x, trace
 
@@ -149,9 +152,9 @@ def edited_logits(model: torch.nn.Module, ref_x: torch.Tensor, alt_x: torch.Tens
     if len(ref_rows) == len(ref_x) and bool((ref_rows == torch.arange(
             len(ref_x), device=ref_rows.device)).all()):
         ref_rows = None  # edited row n of reference n (variants): slices, not gathers
-    for block, skip, fold, (inputs, activations) in zip(
+    for block, skip, fold, (inputs, convolved) in zip(
             backbone.blocks, backbone.skips, folded, trace, strict=True):
-        strip = _block_strip(block, fold, inputs, activations, ref_rows, strip, skip)
+        strip = _block_strip(block, fold, inputs, convolved, ref_rows, strip, skip)
     edited = features.clone() if ref_rows is None else features[ref_rows]  # (N, C, L')
     _put(edited, strip.values, strip.start)
     edited_mask = feature_mask if ref_rows is None else feature_mask[ref_rows]
