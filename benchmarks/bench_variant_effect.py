@@ -10,7 +10,10 @@ reloaded, untrained 200-bp `cnn` checkpoints: (a) 2 x 64 channels with a flatten
 3 x 128 channels, with score_vcf's default options. A row `score_windows only` times the
 encode + model part alone on pre-built windows, and the row below it the same windows all
 through the full forward pass (the ALT windows of SNVs are otherwise recomputed only where
-they differ from REF: `bioseq.edits`). The baseline is what a user's loop does:
+they differ from REF: `bioseq.edits`). The row `3 ALTs per site` scores the first
+50,000 sites again with all three other bases as one multi-allelic record each (the shape
+of an all-possible-SNVs VCF), whose ALTs share one REF window pass. The baseline is what a
+user's loop does:
 read each record with pysam, build its REF and ALT windows (`variant_window`), one
 `predict([ref, alt])` call per variant, alt - ref; it writes no files, and is run on the
 first few hundred variants. Batched and one-by-one scores are checked to agree.
@@ -18,6 +21,10 @@ first few hundred variants. Batched and one-by-one scores are checked to agree.
 `others (cores)` is the CPU time other processes used while a row ran (from /proc/stat):
 with two torch threads on a two-core machine, another process on one core can make torch
 several times slower, so rows with others > 0.1 are not clean measurements.
+
+The whole run, naive loop included, keeps freed memory in the heap
+(`bioseq.allocator.keep_freed_memory`, which the CLI calls): without it, glibc hands the
+activations' pages back after each batch and the next batch faults them in again.
 
 Memory: fresh child processes stream VCFs of two sizes (1,000,000 variants in the full
 run) through score_vcf; peak RSS (VmHWM) minus the RSS after imports should not grow with
@@ -44,6 +51,7 @@ import torch
 from _common import best_of, machine_info, parse_args, print_table, status_mb
 
 import bioseq
+from bioseq.allocator import keep_freed_memory
 from bioseq.checkpoint import save_checkpoint
 from bioseq.edits import score_edits
 from bioseq.encoding import EncodingPolicy, LengthPolicy
@@ -70,9 +78,9 @@ WIDTH = 200
 TARGET_RATE = 5_000.0  # variants/s, model (a)
 TARGET_RATIO = 20.0  # batched / one-by-one, model (a)
 FULL = {"variants": 200_000, "naive": 500, "windows": 50_000, "memory": (100_000, 1_000_000),
-        "repeats": 1}
+        "repeats": 1, "sites": 50_000}
 SMALL = {"variants": 2_000, "naive": 50, "windows": 2_000, "memory": (2_000, 20_000),
-         "repeats": 2}
+         "repeats": 2, "sites": 1_000}
 MODELS = {  # name -> cnn hyper-parameters
     "cnn 2x64": {"channels": [64, 64], "kernel_sizes": [7, 7], "pool": [2, 2],
                  "head_pool": "flatten", "head_hidden": 64},
@@ -158,6 +166,26 @@ def write_vcf(path: Path, positions: np.ndarray, refs: np.ndarray, alts: np.ndar
     return out
 
 
+def write_site_vcf(path: Path, positions: np.ndarray, refs: np.ndarray) -> Path:
+    """Every SNV of each site as one multi-allelic record (ALT = the three other bases):
+    the shape of an all-possible-SNVs VCF. bgzip -> `path`.gz."""
+    others = [b",".join(BASES[(ref + k) % 4 : (ref + k) % 4 + 1] for k in (1, 2, 3))
+              for ref in range(4)]
+    contig = CONTIG.encode()
+    plain = path.with_suffix(".plain")
+    with open(plain, "wb") as handle:
+        handle.write(b"##fileformat=VCFv4.2\n##contig=<ID=%s,length=%d>\n"
+                     b"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" % (contig, CONTIG_LENGTH))
+        handle.write(b"".join(b"%s\t%d\t.\t%c\t%s\t.\t.\t.\n" % (contig, pos + 1, BASES[ref],
+                                                                 others[ref])
+                              for pos, ref in zip(positions.tolist(), refs.tolist(),
+                                                  strict=True)))
+    out = Path(f"{path}.gz")
+    pysam.tabix_compress(str(plain), str(out), force=True)
+    plain.unlink()
+    return out
+
+
 def make_checkpoint(tmp: Path, name: str, hparams: dict) -> Path:
     """Build and save a binary 200-bp DNA `cnn` checkpoint (loaded back with load_model)."""
     torch.manual_seed(0)
@@ -212,6 +240,7 @@ def measure_model(name: str, checkpoint: Path, vcfs: dict[str, Path], windows: l
             label = f"score_vcf, {name}" + (", rc_average=True" if rc_average else "")
             rows.append([label, n, seconds, n / seconds, f"{others.cores:.2f}"])
         if extra_rows:
+            rows.append(time_sites(predictor, vcfs["sites"], genome, tmp, name, size))
             rows += time_score_windows(predictor, windows, name, size["repeats"])
         rows += time_mutagenesis(predictor, windows, name, size["repeats"])
         with Others() as others:
@@ -226,6 +255,23 @@ def measure_model(name: str, checkpoint: Path, vcfs: dict[str, Path], windows: l
     rows.append([f"naive: predict([ref, alt]) per variant, {name}", naive, naive_s,
                  naive / naive_s, f"{others.cores:.2f}"])
     return rows
+
+
+def time_sites(predictor: Predictor, vcf: Path, genome: Genome, tmp: Path, name: str,
+               size: dict) -> list:
+    """score_vcf on the three-ALT records: the ALTs of a site share one REF window pass."""
+    alleles = 3 * size["sites"]
+
+    def run() -> None:
+        summary = score_vcf(predictor, vcf, genome, tmp / "out-sites", model_name=name)
+        if summary.scored != alleles:
+            raise SystemExit(f"score_vcf scored {summary.scored} of {alleles} alleles")
+
+    with Others() as others:
+        seconds = best_of(run, size["repeats"])
+    shutil.rmtree(tmp / "out-sites")
+    return [f"score_vcf, 3 ALTs per site (multi-allelic records), {name}", alleles, seconds,
+            alleles / seconds, f"{others.cores:.2f}"]
 
 
 def time_score_windows(predictor: Predictor, windows: list, name: str, repeats: int
@@ -294,6 +340,7 @@ def variant_windows(positions: np.ndarray, refs: np.ndarray, alts: np.ndarray, n
 
 def child(vcf: str, checkpoint: str, out_dir: str) -> None:
     """Fresh process: stream `vcf` through score_vcf; one JSON line with seconds and RSS."""
+    keep_freed_memory()  # as `bioseq variant-effect` does
     import_mb = status_mb("VmRSS")
     predictor = bioseq.load_model(checkpoint, device="cpu")
     started = time.perf_counter()
@@ -333,8 +380,11 @@ def main() -> None:
     if not GENOME.is_file():
         raise SystemExit(f"reference not found: {GENOME}")
     torch.manual_seed(0)
+    # as `bioseq variant-effect` (the CLI) does; the naive loop runs under it too
+    kept = keep_freed_memory()
     print(f"bench_variant_effect: score_vcf with {WIDTH}-bp cnn models, CPU")
     print(machine_info())
+    print(f"keep_freed_memory (bioseq.allocator): {'on' if kept else 'not glibc, off'}")
     options = VariantOptions()
     with tempfile.TemporaryDirectory(prefix="bioseq-bench-") as name:
         tmp = Path(name)
@@ -343,7 +393,9 @@ def main() -> None:
         positions, refs, alts = make_snvs(reference, size["variants"])
         vcfs = {"main": write_vcf(tmp / "variants.vcf", positions, refs, alts),
                 "naive": write_vcf(tmp / "naive.vcf", positions[: size["naive"]],
-                                   refs[: size["naive"]], alts[: size["naive"]])}
+                                   refs[: size["naive"]], alts[: size["naive"]]),
+                "sites": write_site_vcf(tmp / "sites.vcf", positions[: size["sites"]],
+                                        refs[: size["sites"]])}
         print(f"input: {size['variants']:,} SNVs on {GENOME.name} chr{CONTIG} "
               f"({vcfs['main'].stat().st_size / 1e6:.1f} MB bgzip VCF, made in "
               f"{time.perf_counter() - started:.1f} s); naive loop on the first "

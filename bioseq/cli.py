@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
+from .allocator import keep_freed_memory
 from .config import dataset_config, expand_models, load_yaml, model_config
 from .errors import BioseqError
 
@@ -219,6 +220,7 @@ def configure(*, log_file: str | None = None, threads: int | None = None) -> Non
                         format="%(asctime)s %(name)s: %(message)s")
     if threads:
         torch.set_num_threads(threads)
+    keep_freed_memory()  # batches reuse their activations' pages (bioseq.allocator)
 
 
 def run_step(step, *, log_file: str | None = None, threads: int | None = None) -> None:

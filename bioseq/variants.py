@@ -133,9 +133,17 @@ def score_windows(predictor: Predictor, ref_windows: list[str], alt_windows: lis
     chunk = predictor.encoder.encode(names + names, ref_windows + alt_windows, width=width,
                                      source="<variant windows>")
     if (chunk.starts == 0).all() and (chunk.lengths == chunk.tokens.shape[1]).all():
+        refs = chunk.tokens[:n]  # (n, width)
+        # the ALTs of one site (a multi-allelic record, or a record per ALT, which come one
+        # after another in a sorted VCF) share their REF window: it runs once
+        new_site = np.ones(n, bool)
+        new_site[1:] = (refs[1:] != refs[:-1]).any(1)
+        site = np.cumsum(new_site) - 1  # allele -> its REF window among refs[new_site]
         # an SNV's ALT window is its REF window but for one base: recomputed only there
-        return score_edits(predictor, chunk.tokens[:n], chunk.tokens[n:], np.arange(n),
-                           batch_size=batch_size, rc_average=rc_average)
+        ref_scores, alt_scores = score_edits(predictor, refs[new_site], chunk.tokens[n:],
+                                             site, batch_size=batch_size,
+                                             rc_average=rc_average)
+        return ref_scores[site], alt_scores
     # full precision on GPUs too: effects are small differences of two scores
     scores = predictor.score_tokens(chunk.tokens, chunk.starts, chunk.lengths,
                                     batch_size=batch_size, rc_average=rc_average,

@@ -120,6 +120,22 @@ def test_scores_equal_direct_predictions_of_the_windows(genome, predictor):
     np.testing.assert_allclose(alt[0], direct[columns].to_numpy()[1], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("rc_average", [False, True])
+def test_alts_of_one_site_share_its_ref_window(genome, predictor, rc_average):
+    """The three ALTs of a site, then another site, then the first one's again: REF
+    windows run once per run of equal windows, with the scores of one call per allele."""
+    sites = [(1318045, "G", alt) for alt in "ACT"] + [(500000, "A", "G"), (1318045, "G", "C")]
+    pairs = [variant_window(genome, allele(*site), 60) for site in sites]
+    ref, alt = score_windows(predictor, [p[0] for p in pairs], [p[1] for p in pairs],
+                             names=[str(i) for i in range(len(pairs))], rc_average=rc_average)
+    for i, pair in enumerate(pairs):
+        one_ref, one_alt = score_windows(predictor, [pair[0]], [pair[1]], names=["v"],
+                                         rc_average=rc_average)
+        np.testing.assert_allclose(ref[i], one_ref[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(alt[i], one_alt[0], rtol=1e-5, atol=1e-6)
+    assert np.array_equal(ref[0], ref[2]) and not np.allclose(alt[0], alt[2])
+
+
 def test_reverse_complement_averaging_is_strand_symmetric(genome, predictor):
     pairs = [variant_window(genome, allele(p, r, a), 60)
              for p, r, a in ((500000, "A", "C"), (1600125, "GAA", "G"), (1340527, "T", "TGTC"))]

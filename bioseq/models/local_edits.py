@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .cnn import ConvBackbone
+from .heads import FlattenHead
 
 
 class Strip(NamedTuple):
@@ -155,7 +156,28 @@ def edited_logits(model: torch.nn.Module, ref_x: torch.Tensor, alt_x: torch.Tens
     for block, skip, fold, (inputs, convolved) in zip(
             backbone.blocks, backbone.skips, folded, trace, strict=True):
         strip = _block_strip(block, fold, inputs, convolved, ref_rows, strip, skip)
+    if isinstance(model.head, FlattenHead) and int(strip.start.min()) == int(strip.start.max()):
+        return _flatten_head_logits(model.head, features, ref_rows, strip)
     edited = features.clone() if ref_rows is None else features[ref_rows]  # (N, C, L')
     _put(edited, strip.values, strip.start)
     edited_mask = feature_mask if ref_rows is None else feature_mask[ref_rows]
     return model.head(features, feature_mask), model.head(edited, edited_mask)
+
+
+def _flatten_head_logits(head: FlattenHead, features: torch.Tensor,
+                         ref_rows: torch.Tensor | None, strip: Strip
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A flatten head (eval mode, no padding) on the references' features (R, C, L') and on
+    the edited rows', which differ from their reference's only in the strip's columns, all
+    at one start: the edited rows' first layer is the reference's plus the strip's change
+    times the weights of those columns. -> (R, outputs), (N, outputs)."""
+    first, tail = head.mlp[2], head.mlp[3:]  # Flatten, Dropout | Linear | ReLU, Dropout, Linear
+    channels, length = features.shape[1:]
+    begin, width = int(strip.start[0]), strip.values.shape[2]
+    hidden = F.linear(features.flatten(1), first.weight, first.bias)  # (R, hidden)
+    before = features[:, :, begin : begin + width]
+    change = strip.values - (before if ref_rows is None else before[ref_rows])  # (N, C, w)
+    weight = first.weight.view(-1, channels, length)[:, :, begin : begin + width]
+    edited = (hidden if ref_rows is None else hidden[ref_rows]) + \
+        change.flatten(1) @ weight.reshape(len(weight), -1).T  # (N, hidden)
+    return tail(hidden), tail(edited)
