@@ -15,8 +15,10 @@ max(ref, eps)) (regression); `max_abs_diff` over all classes ranks the variants.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import gc
 import itertools
 import json
 import os
@@ -190,11 +192,12 @@ def record_alleles(record, genome: Genome, summary: VariantSummary, *,
                    ref_mismatch: str) -> tuple[bool | None, list[tuple[int, Allele | str]]]:
     """Whether REF matches the genome (None: contig not in it), and for each ALT of the
     record (ALT index, the Allele to score or the reason it is skipped)."""
+    chrom, pos, ref = record.chrom, record.pos, record.ref or ""  # pysam decodes each read
     alts = record.alts or (".",)
-    contig = genome.contig(record.chrom)
-    ref = record.ref or ""
-    inside = contig is not None and record.pos - 1 + len(ref) <= genome.lengths[contig]
-    match = inside and bool(_BASES.match(ref)) and ref_matches(genome, contig, record.pos, ref)
+    contig = genome.contig(chrom)
+    inside = contig is not None and pos - 1 + len(ref) <= genome.lengths[contig]
+    dna_ref = bool(_BASES.match(ref))
+    match = inside and dna_ref and ref_matches(genome, contig, pos, ref)
     out: list[tuple[int, Allele | str]] = []
     for k, alt in enumerate(alts):
         if contig is None:
@@ -203,7 +206,7 @@ def record_alleles(record, genome: Genome, summary: VariantSummary, *,
             reason = "outside_contig"  # a position past the end: another genome build?
         elif alt in (".", "*") or alt.startswith("<") or "[" in alt or "]" in alt:
             reason = "symbolic_or_missing_alt"
-        elif not _BASES.match(ref) or not _BASES.match(alt):
+        elif not dna_ref or not _BASES.match(alt):
             reason = "not_a_dna_allele"
         elif alt.upper() == ref.upper():
             reason = "alt_equals_ref"
@@ -212,12 +215,11 @@ def record_alleles(record, genome: Genome, summary: VariantSummary, *,
         else:
             reason = None
         if reason is None:
-            out.append((k, Allele(record.chrom, record.pos, record.id or ".", ref, alt, contig,
-                                  match)))
+            out.append((k, Allele(chrom, pos, record.id or ".", ref, alt, contig, match)))
         else:
             out.append((k, reason))
     if contig is None:
-        summary.missing_contigs[record.chrom] = summary.missing_contigs.get(record.chrom, 0) + 1
+        summary.missing_contigs[chrom] = summary.missing_contigs.get(chrom, 0) + 1
     summary.ref_mismatches += int(inside and not match) * len(alts)
     return (match if contig is not None else None), out
 
@@ -248,9 +250,10 @@ def score_vcf(predictor: Predictor, vcf_path: str | os.PathLike, genome: Genome,
                                      meta=_model_meta(predictor, model_name, model_checksum),
                                      prefix=options.info_prefix)
             source = reader if records is None else itertools.islice(reader, *records)
-            for chunk in _record_chunks(source, options.chunk_size):
-                for record, values in zip(chunk, run.score(chunk), strict=True):
-                    annotated.write(record, values)
+            with _no_cyclic_gc():
+                for chunk in _record_chunks(source, options.chunk_size):
+                    for record, values in zip(chunk, run.score(chunk), strict=True):
+                        annotated.write(record, values)
             annotated.close()
             run.close()
             if records is None:  # a shard may hold only skipped records: checked when merged
@@ -309,6 +312,21 @@ def merge_variant_shards(parts: list[str | os.PathLike], out_dir: str | os.PathL
         (tmp / "summary.json").write_text(json.dumps(dataclasses.asdict(summary), indent=2)
                                           + "\n")
     return summary
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Python's cycle collector paused (reference counting still frees every object): a
+    chunk's alleles outlive the young generations, so every few chunks the collector
+    walked every object of the process (torch's alone are ~250,000), 10% of score_vcf's
+    time; the scoring loop makes no reference cycles. Re-enabled as it was found."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _record_chunks(reader: Iterable, size: int) -> Iterator[list]:

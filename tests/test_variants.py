@@ -3,6 +3,7 @@ scores against direct predictions, skipped records, the annotated VCF read back 
 
 from __future__ import annotations
 
+import gc
 import gzip
 import io
 import json
@@ -25,6 +26,7 @@ from bioseq.variants import (
     SCORE_COLUMNS,
     Allele,
     VariantOptions,
+    _VariantRun,
     effect_columns,
     score_vcf,
     score_windows,
@@ -393,6 +395,34 @@ def test_unsorted_vcf_is_refused_where_it_goes_wrong(tmp_path, predictor, genome
     with pytest.raises(BioseqError, match=r"u.vcf: line 5: VCF is not sorted \(20:500000 "
                                           r"after 20:500100\)"):
         score_vcf(predictor, vcf, genome, tmp_path / "out")
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_score_vcf_leaves_the_cycle_collector_as_it_found_it(tmp_path, predictor, genome,
+                                                             monkeypatch, enabled):
+    """score_vcf pauses Python's cycle collector while it scores; it is back as it was
+    afterwards, also when a bad record stops the run midway."""
+    good = write_vcf(tmp_path / "g.vcf", ["20 500000 a A C . . ."])
+    bad = write_vcf(tmp_path / "u.vcf", ["20 500100 a A C . . .", "20 500000 b A C . . ."])
+    seen = []
+    real = _VariantRun.score
+
+    def score(self, records):  # what the collector is while records are scored
+        seen.append(gc.isenabled())
+        return real(self, records)
+
+    monkeypatch.setattr(_VariantRun, "score", score)
+    (gc.enable if enabled else gc.disable)()
+    try:
+        score_vcf(predictor, good, genome, tmp_path / "out")
+        assert gc.isenabled() == enabled
+        with pytest.raises(BioseqError, match="not sorted"):
+            score_vcf(predictor, bad, genome, tmp_path / "out2", options=VariantOptions(
+                chunk_size=1))
+        assert gc.isenabled() == enabled
+    finally:
+        gc.enable()
+    assert seen and not any(seen)
 
 
 def test_odd_alleles_get_their_own_reasons(tmp_path, predictor, genome):
