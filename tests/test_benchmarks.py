@@ -37,11 +37,13 @@ def test_accuracy_suite_smoke_run_writes_every_table(tmp_path):
     text = (tmp_path / "ACCURACY.md").read_text()
     for heading in ("## Promoters", "## Splice junctions", "## Protein secondary structure"):
         assert heading in text
-    for dataset in ("ecoli", "bsubtilis", "splice_cv"):  # the smoke data sets
+    for dataset in ("ecoli", "splice_cv"):  # the smoke data sets
         summary = tmp_path / "results" / dataset / "cv" / "summary.json"
         assert summary.is_file(), dataset
         assert f"| {dataset} | 1/" in text  # 1 fold run of 5 or 10
     assert "| mouse_tata |" not in text  # a smoke run keeps the smoke data sets only
+    for architecture in ("cnn", "bigru", "transformer"):  # each in one smoke data set
+        assert f"| {architecture} |" in text, architecture
     assert "k-mer baseline" in text and "CNNProm" in text
     cb513 = tmp_path / "results" / "netsurfp2" / "cnn" / "test_sets" / "cb513" / "metrics.json"
     assert cb513.is_file()
