@@ -23,8 +23,8 @@ def keep_freed_memory(trim_threshold_mb: int = 256) -> bool:
     """Ask glibc to keep up to `trim_threshold_mb` of freed heap for reuse (it stays in the
     process's RSS) and to serve requests below 32 MB from the heap, for the rest of the
     process. The CLI and the workflow steps call it; call it once in a notebook that
-    scores many variants or sequences. False (and nothing changed) where the C library
-    is not glibc."""
+    scores many variants or sequences. False where the C library is not glibc (nothing
+    changed) or glibc refused a setting."""
     name = ctypes.util.find_library("c")
     try:
         mallopt = ctypes.CDLL(name).mallopt if name else None

@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TextIO
 
 import numpy as np
 import pandas as pd
@@ -235,7 +235,8 @@ def score_vcf(predictor: Predictor, vcf_path: str | os.PathLike, genome: Genome,
     """Score every REF/ALT pair of a VCF; writes into `out_dir` (replaced only on success):
     `scores.tsv` (one row per scored variant x ALT), `skipped.tsv` (with the reason),
     `annotated.vcf.gz` (+ `.tbi`) and `summary.json`. Streams in chunks of
-    `options.chunk_size` alleles. `records=(begin, end)` scores only the records numbered
+    `options.chunk_size` alleles. Python's cycle collector is paused while it scores (for
+    the whole process: see _no_cyclic_gc). `records=(begin, end)` scores only the records numbered
     [begin, end) in file order (one shard; `merge_variant_shards` joins the shards)."""
     width = check_variant_model(predictor, window=options.window, path=model_name)
     reader = VcfReader(vcf_path)
@@ -385,8 +386,8 @@ def _model_meta(predictor: Predictor, model_name: str, checksum: str) -> dict[st
 _NEEDS_QUOTES = re.compile(r'["\t\r\n]')
 
 
-def write_score_rows(handle, alleles: Sequence[Allele], columns: dict[str, np.ndarray], *,
-                     header: bool) -> None:
+def write_score_rows(handle: TextIO, alleles: Sequence[Allele],
+                     columns: dict[str, np.ndarray], *, header: bool) -> None:
     """scores.tsv rows (and the header line first when `header`), as pandas'
     to_csv(sep="\t", float_format="%.6g") writes them, but one %-format per row: building a
     DataFrame cost more than the model's forward pass of the two windows."""
@@ -478,8 +479,8 @@ class _VariantRun:
 
     def _score_alleles(self, alleles: list[Allele], windows: list[tuple[str, str]]
                        ) -> tuple[list[list[float] | None], list[list[float]]]:
-        """Scores the chunk's alleles, writes their rows of scores.tsv -> per allele its
-        info_columns values, as (None where one is NaN, as they are)."""
+        """Scores the chunk's alleles and writes their rows of scores.tsv -> per allele its
+        info_columns values twice: None where one of them is NaN, and as they are."""
         names = [f"{a.chrom}:{a.pos}:{a.ref}>{a.alt}" for a in alleles]
         ref, alt = score_windows(self.predictor, [w[0] for w in windows],
                                  [w[1] for w in windows], names=names,

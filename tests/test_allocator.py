@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -31,7 +32,10 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
 
 
 def faults_per_batch(mode: str) -> float:
-    result = subprocess.run([sys.executable, "-c", FAULTS_PER_BATCH, mode],
+    # glibc's defaults in the child: no malloc tunables or preloaded allocator from outside
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MALLOC_", "GLIBC_TUNABLES", "LD_PRELOAD"))}
+    result = subprocess.run([sys.executable, "-c", FAULTS_PER_BATCH, mode], env=env,
                             capture_output=True, text=True, check=True)
     return float(result.stdout.strip().splitlines()[-1])
 

@@ -148,11 +148,12 @@ def test_transformer_pooling_keeps_padding_out():
     mask = torch.tensor([[True] * 5 + [False] * 3])
     torch.testing.assert_close(model(padded, mask), alone, atol=1e-5, rtol=0)
 
+
 @pytest.mark.parametrize(("attention_dropout", "random"), [(None, False), (0.0, False),
                                                            (0.5, True)])
 def test_transformer_attention_dropout_is_its_own_setting(attention_dropout, random):
     """With the other dropout sites at 0, training-mode outputs vary only when the
-    attention weights are dropped: unset, attention_dropout follows `dropout`."""
+    attention weights are dropped."""
     torch.manual_seed(0)
     model = build_model("transformer", in_channels=4, n_outputs=2, d_model=16, heads=2,
                         layers=2, dropout=0.0, attention_dropout=attention_dropout,
@@ -160,8 +161,16 @@ def test_transformer_attention_dropout_is_its_own_setting(attention_dropout, ran
     x, mask = inputs(["ACGTACGTAC", "ACGTTT"])
     first, second = model(x, mask), model(x, mask)
     assert not torch.equal(first, second) if random else torch.equal(first, second)
-    assert [layer.self_attn.dropout for layer in model.backbone.encoder.layers] == \
-        [attention_dropout or 0.0] * 2
+
+
+@pytest.mark.parametrize(("dropout", "attention_dropout", "expected"),
+                         [(0.3, None, 0.3), (0.3, 0.0, 0.0), (0.0, 0.2, 0.2)])
+def test_unset_attention_dropout_follows_dropout(dropout, attention_dropout, expected):
+    model = build_model("transformer", in_channels=4, n_outputs=2, d_model=16, heads=2,
+                        layers=2, dropout=dropout, attention_dropout=attention_dropout)
+    layers = model.backbone.encoder.layers
+    assert [layer.self_attn.dropout for layer in layers] == [expected] * 2
+    assert [layer.dropout.p for layer in layers] == [dropout] * 2  # the other sites
 
 
 def test_masked_batch_norm_counts_real_positions_only():

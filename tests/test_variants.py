@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import bioseq
+import bioseq.variants as variants
 from bioseq.alphabets import get_alphabet
 from bioseq.checkpoint import save_checkpoint
 from bioseq.encoding import EncodingPolicy, LengthPolicy
@@ -122,20 +123,40 @@ def test_scores_equal_direct_predictions_of_the_windows(genome, predictor):
     np.testing.assert_allclose(alt[0], direct[columns].to_numpy()[1], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("head_pool", ["meanmax", "flatten"])
 @pytest.mark.parametrize("rc_average", [False, True])
-def test_alts_of_one_site_share_its_ref_window(genome, predictor, rc_average):
-    """The three ALTs of a site, then another site, then the first one's again: REF
-    windows run once per run of equal windows, with the scores of one call per allele."""
+def test_alts_of_one_site_share_its_ref_window(tmp_path, genome, monkeypatch, rc_average,
+                                               head_pool):
+    """The three ALTs of a site, then another site, then the first one's again: the REF
+    windows reach the model once per run of equal windows, and every allele gets the
+    scores of the full forward pass of its two windows (a flatten head computes the
+    shared references' edited rows from their first layer)."""
+    torch.manual_seed(0)
+    model = build_model("cnn", in_channels=4, n_outputs=3, input_length=60, channels=[8, 8],
+                        kernel_sizes=[5, 3], pool=[2, 1], head_pool=head_pool)
+    save_checkpoint(tmp_path / "m.pt", model, alphabet="dna", encoding=EncodingPolicy(),
+                    length=LengthPolicy(length=60), task="multiclass",
+                    label_names=("EI", "IE", "N"))
+    predictor = bioseq.load_model(tmp_path / "m.pt", device="cpu")
     sites = [(1318045, "G", alt) for alt in "ACT"] + [(500000, "A", "G"), (1318045, "G", "C")]
     pairs = [variant_window(genome, allele(*site), 60) for site in sites]
+    calls = []
+    real = variants.score_edits
+
+    def spy(predictor, refs, alts, ref_rows, **kwargs):
+        calls.append((len(refs), ref_rows.tolist()))
+        return real(predictor, refs, alts, ref_rows, **kwargs)
+
+    monkeypatch.setattr(variants, "score_edits", spy)
     ref, alt = score_windows(predictor, [p[0] for p in pairs], [p[1] for p in pairs],
                              names=[str(i) for i in range(len(pairs))], rc_average=rc_average)
-    for i, pair in enumerate(pairs):
-        one_ref, one_alt = score_windows(predictor, [pair[0]], [pair[1]], names=["v"],
-                                         rc_average=rc_average)
-        np.testing.assert_allclose(ref[i], one_ref[0], rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(alt[i], one_alt[0], rtol=1e-5, atol=1e-6)
-    assert np.array_equal(ref[0], ref[2]) and not np.allclose(alt[0], alt[2])
+    assert calls == [(3, [0, 0, 0, 1, 2])]
+    for i, (ref_window, alt_window) in enumerate(pairs):
+        direct = predictor.predict([ref_window, alt_window], rc_average=rc_average)
+        probs = direct[[f"prob_{c}" for c in predictor.label_names]].to_numpy()
+        np.testing.assert_allclose(ref[i], probs[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(alt[i], probs[1], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(alt[0], alt[1])
 
 
 def test_reverse_complement_averaging_is_strand_symmetric(genome, predictor):

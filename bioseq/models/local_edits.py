@@ -172,6 +172,8 @@ def _flatten_head_logits(head: FlattenHead, features: torch.Tensor,
     at one start: the edited rows' first layer is the reference's plus the strip's change
     times the weights of those columns. -> (R, outputs), (N, outputs)."""
     first, tail = head.mlp[2], head.mlp[3:]  # Flatten, Dropout | Linear | ReLU, Dropout, Linear
+    if not isinstance(first, torch.nn.Linear):
+        raise TypeError(f"FlattenHead's third layer is {type(first).__name__}, not Linear")
     channels, length = features.shape[1:]
     begin, width = int(strip.start[0]), strip.values.shape[2]
     hidden = F.linear(features.flatten(1), first.weight, first.bias)  # (R, hidden)
