@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -146,24 +147,35 @@ def make_snvs(reference: np.ndarray, n: int, seed: int = 0
     return positions, refs, alts
 
 
-def write_vcf(path: Path, positions: np.ndarray, refs: np.ndarray, alts: np.ndarray, *,
-              block: int = 100_000) -> Path:
-    """A VCFv4.2 of the SNVs, bgzip-compressed with pysam.tabix_compress -> `path`.gz."""
-    plain, contig = path.with_suffix(".plain"), CONTIG.encode()
+def bgzip_vcf(path: Path, blocks: Iterable[bytes]) -> Path:
+    """A VCFv4.2 on CONTIG whose record lines come in `blocks`, bgzip-compressed with
+    pysam.tabix_compress -> `path`.gz."""
+    plain = path.with_suffix(".plain")
     with open(plain, "wb") as handle:
         handle.write(b"##fileformat=VCFv4.2\n"
-                     b"##contig=<ID=%s,length=%d>\n" % (contig, CONTIG_LENGTH)
+                     b"##contig=<ID=%s,length=%d>\n" % (CONTIG.encode(), CONTIG_LENGTH)
                      + b"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
-        for begin in range(0, len(positions), block):
-            end = begin + block
-            rows = zip((positions[begin:end] + 1).tolist(), BASES[refs[begin:end]].tolist(),
-                       BASES[alts[begin:end]].tolist(), strict=True)
-            handle.write(b"".join(b"%s\t%d\t.\t%c\t%c\t.\t.\t.\n" % (contig, *row)
-                                  for row in rows))
+        for block in blocks:
+            handle.write(block)
     out = Path(f"{path}.gz")
     pysam.tabix_compress(str(plain), str(out), force=True)
     plain.unlink()
     return out
+
+
+def write_vcf(path: Path, positions: np.ndarray, refs: np.ndarray, alts: np.ndarray, *,
+              block: int = 100_000) -> Path:
+    """A bgzip VCF of the SNVs (-> `path`.gz), formatted `block` records at a time."""
+    contig = CONTIG.encode()
+
+    def blocks() -> Iterator[bytes]:
+        for begin in range(0, len(positions), block):
+            end = begin + block
+            rows = zip((positions[begin:end] + 1).tolist(), BASES[refs[begin:end]].tolist(),
+                       BASES[alts[begin:end]].tolist(), strict=True)
+            yield b"".join(b"%s\t%d\t.\t%c\t%c\t.\t.\t.\n" % (contig, *row) for row in rows)
+
+    return bgzip_vcf(path, blocks())
 
 
 def write_site_vcf(path: Path, positions: np.ndarray, refs: np.ndarray) -> Path:
@@ -172,18 +184,10 @@ def write_site_vcf(path: Path, positions: np.ndarray, refs: np.ndarray) -> Path:
     others = [b",".join(BASES[(ref + k) % 4 : (ref + k) % 4 + 1] for k in (1, 2, 3))
               for ref in range(4)]
     contig = CONTIG.encode()
-    plain = path.with_suffix(".plain")
-    with open(plain, "wb") as handle:
-        handle.write(b"##fileformat=VCFv4.2\n##contig=<ID=%s,length=%d>\n"
-                     b"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" % (contig, CONTIG_LENGTH))
-        handle.write(b"".join(b"%s\t%d\t.\t%c\t%s\t.\t.\t.\n" % (contig, pos + 1, BASES[ref],
-                                                                 others[ref])
-                              for pos, ref in zip(positions.tolist(), refs.tolist(),
-                                                  strict=True)))
-    out = Path(f"{path}.gz")
-    pysam.tabix_compress(str(plain), str(out), force=True)
-    plain.unlink()
-    return out
+    lines = b"".join(b"%s\t%d\t.\t%c\t%s\t.\t.\t.\n" % (contig, pos + 1, BASES[ref],
+                                                           others[ref])
+                     for pos, ref in zip(positions.tolist(), refs.tolist(), strict=True))
+    return bgzip_vcf(path, [lines])
 
 
 def make_checkpoint(tmp: Path, name: str, hparams: dict) -> Path:

@@ -456,18 +456,18 @@ class _VariantRun:
                 skipped[k] = item
                 self._write_skipped(record, k, item)
             states.append((match, skipped, first, len(alleles)))
-        rows, values = self._score_alleles(alleles, windows) if alleles else ([], [])
-        return [self._info(match, skipped, alts[first:end], rows[first:end],
-                           values[first:end])
+        values, finite = self._score_alleles(alleles, windows) if alleles else ([], [])
+        return [self._info(match, skipped, alts[first:end], values[first:end],
+                           finite[first:end])
                 for match, skipped, first, end in states]
 
     def _info(self, match: bool | None, skipped: list[str | None], alts: list[int],
-              rows: list, values: list[list[float]]) -> dict | str:
-        """A record's INFO: `alts` its scored ALTs, `rows` their values in info_columns
-        order (None where one is NaN), `values` the same with NaN, `skipped` the reason per
-        ALT (None where scored)."""
-        if len(skipped) == 1 and alts and rows[0] is not None:
-            return self.template.format(*rows[0], int(match))
+              values: list[list[float]], finite: list[bool]) -> dict | str:
+        """A record's INFO: `alts` its scored ALTs, `values` their values in info_columns
+        order, `finite` whether those hold no NaN, `skipped` the reason per ALT (None
+        where scored)."""
+        if len(skipped) == 1 and alts and finite[0]:
+            return self.template.format(*values[0], int(match))
         info: dict = {c: [None] * len(skipped) for c in self.info_columns}
         for k, row in zip(alts, values, strict=True):
             for column, value in zip(self.info_columns, row, strict=True):
@@ -478,9 +478,9 @@ class _VariantRun:
         return info
 
     def _score_alleles(self, alleles: list[Allele], windows: list[tuple[str, str]]
-                       ) -> tuple[list[list[float] | None], list[list[float]]]:
+                       ) -> tuple[list[list[float]], list[bool]]:
         """Scores the chunk's alleles and writes their rows of scores.tsv -> per allele its
-        info_columns values twice: None where one of them is NaN, and as they are."""
+        info_columns values, and whether none of them is NaN."""
         names = [f"{a.chrom}:{a.pos}:{a.ref}>{a.alt}" for a in alleles]
         ref, alt = score_windows(self.predictor, [w[0] for w in windows],
                                  [w[1] for w in windows], names=names,
@@ -492,10 +492,8 @@ class _VariantRun:
         self.first = False
         self.summary.scored += len(alleles)
         table = np.column_stack([columns[c] for c in self.info_columns]).astype(np.float64)
-        values = table.tolist()  # (alleles, info columns) as Python floats
-        finite = ~np.isnan(table).any(1)
-        return [row if ok else None for row, ok in zip(values, finite.tolist(),
-                                                       strict=True)], values
+        # (alleles, info columns) as Python floats; NaN rows go through AnnotatedVcf.write
+        return table.tolist(), (~np.isnan(table).any(1)).tolist()
 
     def _write_skipped(self, record, k: int, reason: str) -> None:
         alt = record.alts[k] if record.alts else "."

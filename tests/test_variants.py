@@ -53,11 +53,12 @@ def genome():
 
 
 def dna_checkpoint(path: Path, *, width: int = 60, task: str = "multiclass",
-                   labels=("EI", "IE", "N")) -> Path:
+                   labels=("EI", "IE", "N"), head_pool: str = "meanmax") -> Path:
     torch.manual_seed(0)
     outputs = 1 if task == "binary" else len(labels)
     model = build_model("cnn", in_channels=4, n_outputs=outputs, input_length=width,
-                        channels=[8, 8], kernel_sizes=[5, 3], pool=[2, 1])
+                        channels=[8, 8], kernel_sizes=[5, 3], pool=[2, 1],
+                        head_pool=head_pool)
     save_checkpoint(path, model, alphabet="dna", encoding=EncodingPolicy(),
                     length=LengthPolicy(length=width), task=task, label_names=tuple(labels))
     return path
@@ -131,13 +132,8 @@ def test_alts_of_one_site_share_its_ref_window(tmp_path, genome, monkeypatch, rc
     windows reach the model once per run of equal windows, and every allele gets the
     scores of the full forward pass of its two windows (a flatten head computes the
     shared references' edited rows from their first layer)."""
-    torch.manual_seed(0)
-    model = build_model("cnn", in_channels=4, n_outputs=3, input_length=60, channels=[8, 8],
-                        kernel_sizes=[5, 3], pool=[2, 1], head_pool=head_pool)
-    save_checkpoint(tmp_path / "m.pt", model, alphabet="dna", encoding=EncodingPolicy(),
-                    length=LengthPolicy(length=60), task="multiclass",
-                    label_names=("EI", "IE", "N"))
-    predictor = bioseq.load_model(tmp_path / "m.pt", device="cpu")
+    predictor = bioseq.load_model(dna_checkpoint(tmp_path / "m.pt", head_pool=head_pool),
+                                  device="cpu")
     sites = [(1318045, "G", alt) for alt in "ACT"] + [(500000, "A", "G"), (1318045, "G", "C")]
     pairs = [variant_window(genome, allele(*site), 60) for site in sites]
     calls = []
