@@ -349,6 +349,7 @@ class TrainConfig:
     seed: int = 0
     rc_augment: bool = False  # random reverse complement of DNA training batches
     ema_decay: float | None = None  # validate and keep an exponential average of the weights
+    label_smoothing: float | None = None  # classification targets pulled towards uniform
     compile: bool = False  # torch.compile the model (pays off on GPUs for long runs)
     precision: str | None = None  # None: bf16 autocast on CUDA, fp32 on CPU; or bf16 / fp32
 
@@ -369,6 +370,8 @@ class TrainConfig:
             _check_number("grad_clip", self.grad_clip, low=0, open_low=True)
         if self.ema_decay is not None:
             _check_number("ema_decay", self.ema_decay, low=0, high=0.99999, open_low=True)
+        if self.label_smoothing is not None:
+            _check_number("label_smoothing", self.label_smoothing, low=0, high=0.5)
         if self.precision not in PRECISIONS:
             raise BioseqError(f"precision must be one of {', '.join(map(str, PRECISIONS))}, "
                               f"not '{self.precision}'")
@@ -393,7 +396,7 @@ TRAIN_KEYS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 # training keys added after results existed: left unset (None), they are kept out of resume
 # fingerprints and of the train rule's params, so earlier runs still resume and are not
 # retrained by Snakemake's params trigger
-LATER_TRAIN_KEYS = ("ema_decay", "precision")
+LATER_TRAIN_KEYS = ("ema_decay", "precision", "label_smoothing")
 
 
 def without_unset_later_keys(settings: Mapping[str, Any],

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import BioseqError
+
 IGNORE = 255  # per-residue target value: excluded from the loss and from every metric
 
 
@@ -57,18 +59,24 @@ def class_weights(task: str, values: np.ndarray, n_labels: int) -> torch.Tensor 
 
 
 def loss(task: str, logits: torch.Tensor, targets: torch.Tensor,
-         weights: torch.Tensor | None = None) -> torch.Tensor:
+         weights: torch.Tensor | None = None, *, label_smoothing: float = 0.0) -> torch.Tensor:
+    """The task's training loss. `label_smoothing` e mixes every classification target
+    with the uniform one: (1 - e) * target + e / classes (binary and multilabel: e / 2)."""
     logits = logits.float()
     if task == "multiclass":
-        return F.cross_entropy(logits, targets, weight=weights)
+        return F.cross_entropy(logits, targets, weight=weights, label_smoothing=label_smoothing)
     if task == "per_residue":  # (B, C, L) vs (B, L): mean over the residues that count
         if not bool((targets != IGNORE).any()):  # e.g. a crop of unresolved residues only
             return logits.sum() * 0.0
-        return F.cross_entropy(logits, targets.long(), weight=weights, ignore_index=IGNORE)
-    if task == "binary":
-        return F.binary_cross_entropy_with_logits(logits[:, 0], targets, pos_weight=weights)
-    if task == "multilabel":
+        return F.cross_entropy(logits, targets.long(), weight=weights, ignore_index=IGNORE,
+                               label_smoothing=label_smoothing)
+    if task in ("binary", "multilabel"):
+        if label_smoothing:
+            targets = targets * (1.0 - label_smoothing) + 0.5 * label_smoothing
+        logits = logits[:, 0] if task == "binary" else logits
         return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=weights)
+    if label_smoothing:
+        raise BioseqError(f"label_smoothing applies to classification, not {task}")
     return F.mse_loss(logits, targets)
 
 

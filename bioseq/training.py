@@ -137,7 +137,7 @@ def _seed_of(*parts: int) -> int:
 def _train_epoch(model, loader: BatchLoader, expander: TokenExpander, optimizer, scheduler, *,
                  task: str, weights, grad_clip: float | None, rc_augment: bool,
                  generator: torch.Generator, autocast: dict, world: int,
-                 average: _WeightAverage | None = None) -> float:
+                 average: _WeightAverage | None = None, label_smoothing: float = 0.0) -> float:
     """One pass over `loader`; returns the mean training loss (over all processes)."""
     model.train()
     device = expander.table.device
@@ -147,7 +147,8 @@ def _train_epoch(model, loader: BatchLoader, expander: TokenExpander, optimizer,
             batch = expander.random_reverse(batch, generator)
         x, mask = expander(batch)  # (B, alphabet, L) float, (B, L) bool
         with torch.autocast(**autocast):
-            loss = tasks.loss(task, model(x, mask), batch.targets, weights)
+            loss = tasks.loss(task, model(x, mask), batch.targets, weights,
+                              label_smoothing=label_smoothing)
         total[0] += loss.detach().double() * len(batch.index)
         total[1] += len(batch.index)
         if batch.global_size:  # DDP averages over processes: weight by this part's share
@@ -252,6 +253,7 @@ def fit(
     compile: bool = False, distributed: Distributed = SINGLE,
     resume_path: str | Path | None = None, fingerprint: str = "",
     ema_decay: float | None = None, precision: str | None = None,
+    label_smoothing: float | None = None,
 ) -> FitResult:
     """Train with AdamW, warmup + cosine LR, clipping and early stopping on `monitor`.
 
@@ -268,7 +270,9 @@ def fit(
     Training steps run under bf16 autocast on CUDA, or everywhere with `precision='bf16'`
     (on CPUs with AVX-512 BF16 or AMX; elsewhere it warns and keeps fp32, as emulated
     bf16 is ~10x slower) or nowhere with 'fp32' (validation keeps
-    the predictors' own: bf16 autocast on CUDA, fp32 on CPU).
+    the predictors' own: bf16 autocast on CUDA, fp32 on CPU). `label_smoothing` softens
+    the training targets of classification tasks (`tasks.loss`); validation loss and
+    metrics stay on the true labels.
     """
     device = pick_device(device)
     model.to(device)
@@ -287,7 +291,7 @@ def fit(
         started -= state.get("seconds", sum(row["seconds"] for row in rows))
     trained = _wrap(model, device, distributed, compile)
     step = dict(task=task, grad_clip=grad_clip, rc_augment=rc_augment, world=distributed.world,
-                average=average,
+                average=average, label_smoothing=label_smoothing or 0.0,
                 weights=class_weights.to(device) if class_weights is not None else None,
                 generator=torch.Generator(),
                 autocast=dict(device_type=device.type, dtype=torch.bfloat16,
@@ -427,6 +431,8 @@ def _check_settings(store: EncodedStore, settings: dict) -> None:
     if monitor in ("q3", "q8") and monitor != f"q{len(store.label_names)}":
         raise BioseqError(f"monitor '{monitor}' needs {monitor[1]} classes; the data have "
                           f"{len(store.label_names)} (use accuracy)")
+    if settings.get("label_smoothing") and store.task == "regression":
+        raise BioseqError("label_smoothing applies to classification, not a regression task")
     if settings.get("rc_augment") and not store.alphabet.has_strands:
         raise BioseqError(f"rc_augment needs DNA/RNA, not {store.alphabet.name}")
 

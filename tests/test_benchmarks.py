@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -75,3 +76,29 @@ def test_accuracy_tables_keep_the_sections_of_tasks_not_run(tmp_path):
     assert "not run" not in text and "old header" not in text
     assert text.index("## Promoters") < text.index("## Splice")
     assert "## Protein secondary structure" not in text  # never run, never invented
+
+
+def test_accuracy_overview_judges_the_target_for_the_single_model_and_the_ensemble(tmp_path):
+    _accuracy_runner()  # puts benchmarks/accuracy on the import path
+    from tables import _cv_section
+
+    def cell(mean):
+        return {"accuracy": {"mean": mean, "sd": 0.01, "folds": 10}}
+
+    summary = {"folds_run": 10, "folds_total": 10, "settings": {},
+               "choices": [{"fold": 1, "best": "cnn.g2"}],
+               "rows": {"best": {"kind": "best", **cell(0.9688)},
+                        "ensemble": {"kind": "ensemble", **cell(0.9712)},
+                        "kmer_baseline": {"kind": "baseline", **cell(0.697)}}}
+    (tmp_path / "splice_cv" / "cv").mkdir(parents=True)
+    (tmp_path / "splice_cv" / "cv" / "summary.json").write_text(json.dumps(summary))
+    accuracy = {"target_metric": "accuracy", "metrics": ["accuracy"],
+                "targets": {"splice_cv": 0.97}}
+    lines = _cv_section({"datasets": {"splice_cv": {}}}, tmp_path, accuracy)
+    row = next(line for line in lines if line.startswith("| splice_cv | 10/10"))
+    assert row == ("| splice_cv | 10/10 | 0.969 ± 0.010 | cnn.g2 | 0.971 ± 0.010 | "
+                   "0.697 ± 0.010 | – | ≥ 0.97: **not met** (single model); ensemble **met** |")
+    del summary["rows"]["ensemble"]
+    (tmp_path / "splice_cv" / "cv" / "summary.json").write_text(json.dumps(summary))
+    lines = _cv_section({"datasets": {"splice_cv": {}}}, tmp_path, accuracy)
+    assert lines[2].endswith("| – | 0.697 ± 0.010 | – | ≥ 0.97: **not met** |")

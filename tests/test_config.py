@@ -289,6 +289,8 @@ def test_unknown_architecture_is_refused_before_training():
     ({"ema_decay": 1.0}, r"ema_decay must be a number > 0 and <= 0.99999, not 1.0"),
     ({"ema_decay": 0}, r"ema_decay must be a number > 0"),
     ({"precision": "fp16"}, r"precision must be one of None, bf16, fp32, not 'fp16'"),
+    ({"label_smoothing": 0.6}, r"label_smoothing must be a number >= 0 and <= 0.5, not 0.6"),
+    ({"label_smoothing": -0.1}, r"label_smoothing must be a number >= 0"),
 ])
 def test_bad_training_values_are_refused_before_training(train, message):
     with pytest.raises(BioseqError, match=message):
@@ -506,6 +508,8 @@ def test_unset_later_training_keys_stay_out_of_rule_params():
     assert without_unset_later_keys({**defaults, "ema_decay": 0.99})["ema_decay"] == 0.99
     assert "precision" in defaults and "precision" not in without_unset_later_keys(defaults)
     assert without_unset_later_keys({"precision": "bf16"}) == {"precision": "bf16"}
+    assert "label_smoothing" not in without_unset_later_keys(defaults)
+    assert without_unset_later_keys({"label_smoothing": 0.1}) == {"label_smoothing": 0.1}
     assert without_unset_later_keys({"grad_clip": None}) == {"grad_clip": None}
     # a model's `train: {precision: null}` under `training: {precision: bf16}` is kept
     assert without_unset_later_keys({"precision": None}, {"precision": "bf16"}) == \

@@ -42,6 +42,14 @@ def run_fit(store, model, **kwargs):
                **settings)
 
 
+def val_loss(store, model) -> float:
+    """Cross-entropy of `model` on the validation records of `loaders`."""
+    _, val, _ = loaders(store)
+    _, loss = predict_scores(model, val, TokenExpander(store.alphabet, ambiguous="soft"),
+                             task="multiclass", with_loss=True)
+    return loss
+
+
 def same_weights(a, b) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -339,10 +347,7 @@ def test_ema_model_is_the_moving_average_of_every_step(splice, tiny_hparams):
 def test_ema_validation_scores_the_averaged_weights(splice, tiny_hparams):
     model = tiny("cnn", tiny_hparams)
     result = run_fit(splice, model, epochs=3, patience=10, ema_decay=0.95)
-    _, val, _ = loaders(splice)
-    _, loss = predict_scores(model, val, TokenExpander(splice.alphabet, ambiguous="soft"),
-                             task="multiclass", with_loss=True)
-    assert loss == pytest.approx(result.best_score, abs=1e-6)
+    assert val_loss(splice, model) == pytest.approx(result.best_score, abs=1e-6)
 
 
 def test_ema_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(splice, tiny_hparams,
@@ -429,3 +434,62 @@ def test_precision_bf16_on_a_cpu_without_native_bf16_warns_and_trains_in_fp32(
     hook.remove()
     assert seen == {torch.float32}
     assert "no native bf16" in caplog.text and "training in fp32" in caplog.text
+
+
+def test_label_smoothing_mixes_each_target_with_the_uniform_distribution():
+    torch.manual_seed(0)
+    logits, targets, e = torch.randn(6, 3), torch.tensor([0, 1, 2, 2, 1, 0]), 0.2
+    log_p = torch.log_softmax(logits, dim=1)
+    smoothed = (1 - e) * torch.nn.functional.one_hot(targets, 3) + e / 3
+    expected = -(smoothed * log_p).sum(1).mean()
+    got = tasks.loss("multiclass", logits, targets, label_smoothing=e)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert tasks.loss("multiclass", logits, targets).item() != pytest.approx(got.item())
+    binary_logits, binary_targets = torch.randn(5, 1), torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0])
+    p = torch.sigmoid(binary_logits[:, 0])
+    soft = binary_targets * (1 - e) + e / 2  # 0.9 and 0.1
+    expected = -(soft * torch.log(p) + (1 - soft) * torch.log(1 - p)).mean()
+    got = tasks.loss("binary", binary_logits, binary_targets, label_smoothing=e)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_label_smoothing_per_residue_counts_only_scored_residues():
+    torch.manual_seed(1)
+    logits = torch.randn(2, 3, 4)  # (B, C, L)
+    targets = torch.tensor([[0, 2, tasks.IGNORE, 1], [1, tasks.IGNORE, tasks.IGNORE, 0]])
+    keep = targets != tasks.IGNORE
+    flat_logits = logits.permute(0, 2, 1)[keep]  # (scored residues, C)
+    expected = tasks.loss("multiclass", flat_logits, targets[keep].long(), label_smoothing=0.1)
+    got = tasks.loss("per_residue", logits, targets, label_smoothing=0.1)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(BioseqError, match="label_smoothing applies to classification"):
+        tasks.loss("regression", torch.randn(3, 1), torch.randn(3, 1), label_smoothing=0.1)
+
+
+def test_label_smoothing_changes_training_but_not_validation_loss(splice, tiny_hparams):
+    plain, smoothed = tiny("cnn", tiny_hparams), tiny("cnn", tiny_hparams)
+    run_fit(splice, plain, epochs=2, patience=10)
+    result = run_fit(splice, smoothed, epochs=2, patience=10, label_smoothing=0.2)
+    assert not same_weights(plain, smoothed)
+    # validation scores the true labels: the best epoch's val_loss is plain cross-entropy
+    assert val_loss(splice, smoothed) == pytest.approx(result.best_score, abs=1e-6)
+
+
+def test_label_smoothing_on_a_regression_store_fails_before_training(tmp_path, write_fasta,
+                                                                      tiny_hparams):
+    from bioseq.config import dataset_config
+    from bioseq.store import encode_dataset
+
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 10)) for _ in range(40)]
+    fasta = write_fasta("r.fa", [(f"r{i}", s) for i, s in enumerate(seqs)])
+    table = tmp_path / "y.tsv"
+    table.write_text("id\ty\n" + "".join(f"r{i}\t{i}\n" for i in range(len(seqs))))
+    encode_dataset(dataset_config("r", {"fasta": str(fasta), "task": "regression",
+                                        "labels_table": str(table), "label_columns": ["y"],
+                                        "length": {"length": 10}}), tmp_path / "store")
+    with pytest.raises(BioseqError, match="label_smoothing applies to classification, not a "
+                                          "regression task"):
+        train_from_store(tmp_path / "store", architecture="cnn", params=tiny_hparams("cnn"),
+                         train={"epochs": 1, "label_smoothing": 0.1}, out_dir=tmp_path / "run")
+    assert not (tmp_path / "run" / "model.pt").exists()
