@@ -371,7 +371,8 @@ class TrainConfig:
         if self.ema_decay is not None:
             _check_number("ema_decay", self.ema_decay, low=0, high=0.99999, open_low=True)
         if self.label_smoothing is not None:
-            _check_number("label_smoothing", self.label_smoothing, low=0, high=0.5)
+            _check_number("label_smoothing", self.label_smoothing, low=0, high=0.5,
+                          open_low=True)  # 0 would retrain for nothing: leave it unset
         if self.precision not in PRECISIONS:
             raise BioseqError(f"precision must be one of {', '.join(map(str, PRECISIONS))}, "
                               f"not '{self.precision}'")

@@ -7,6 +7,7 @@ import yaml
 from bioseq.alphabets import ALPHABETS
 from bioseq.config import (
     TASKS,
+    TRAIN_KEYS,
     BaselineConfig,
     CrossValidationConfig,
     DatasetConfig,
@@ -264,6 +265,11 @@ def test_schema_report_default_equals_workflow_config(schema):
     assert schema["properties"]["report"]["default"] == dataclass_defaults(WorkflowConfig)["report"]
 
 
+def test_schema_model_train_keys_are_the_training_keys(schema):
+    names = schema["$defs"]["model"]["properties"]["train"]["propertyNames"]["enum"]
+    assert sorted(names) == sorted(TRAIN_KEYS)
+
+
 def test_schema_architectures_are_the_registry(schema):
     assert sorted(schema["$defs"]["model"]["properties"]["architecture"]["enum"]) == \
         sorted(REGISTRY)
@@ -289,8 +295,8 @@ def test_unknown_architecture_is_refused_before_training():
     ({"ema_decay": 1.0}, r"ema_decay must be a number > 0 and <= 0.99999, not 1.0"),
     ({"ema_decay": 0}, r"ema_decay must be a number > 0"),
     ({"precision": "fp16"}, r"precision must be one of None, bf16, fp32, not 'fp16'"),
-    ({"label_smoothing": 0.6}, r"label_smoothing must be a number >= 0 and <= 0.5, not 0.6"),
-    ({"label_smoothing": -0.1}, r"label_smoothing must be a number >= 0"),
+    ({"label_smoothing": 0.6}, r"label_smoothing must be a number > 0 and <= 0.5, not 0.6"),
+    ({"label_smoothing": 0}, r"label_smoothing must be a number > 0"),
 ])
 def test_bad_training_values_are_refused_before_training(train, message):
     with pytest.raises(BioseqError, match=message):
