@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from bioseq.config import dataset_config, dataset_models
+from bioseq.crossval import rank_models
 
 LABELS = {"sensitivity": "Sn", "specificity": "Sp", "mcc": "CC (MCC)", "accuracy": "accuracy",
           "auroc": "AUROC", "q3": "Q3", "q8": "Q8"}
@@ -139,6 +140,7 @@ def _split_section(config: dict, results: Path, accuracy: dict) -> list[str]:
         models.append(("k-mer baseline (one-hot window, logistic regression)",
                        results / name / "baselines" / "kmer", False))
         scores = {}  # deep model -> (validation score, {test set: score})
+        monitor = metric  # the training's validation metric, read from train.json
         for label, folder, deep in models:
             metrics = _read(folder / "metrics.json")
             if metrics is None:
@@ -149,22 +151,25 @@ def _split_section(config: dict, results: Path, accuracy: dict) -> list[str]:
                       for t in test_sets}
             cells += [_cell({metric: v}, metric) for v in tested.values()]
             if deep:
-                scores[label] = ((_read(folder / "train.json") or {}).get("best_score"), tested)
+                trained = _read(folder / "train.json") or {}
+                scores[label] = (trained.get("best_score"), tested)
+                monitor = trained.get("monitor", monitor)
             cells += [_cell(metrics, "q8"), _train_seconds(folder)]
             lines.append(f"| {label} | {' | '.join(cells)} |")
-        lines += _chosen_model_lines(scores, (targets.get(name) or {}))
+        lines += _chosen_model_lines(scores, (targets.get(name) or {}), select=monitor)
         for source in (accuracy.get("published") or {}).get(name, []):
             lines.append(f"\nPublished: {source}")
     return lines
 
 
-def _chosen_model_lines(scores: dict[str, tuple], targets: dict) -> list[str]:
-    """The target judged on the deep model best on the validation split (its training's
-    monitor), never on a test set's own scores."""
+def _chosen_model_lines(scores: dict[str, tuple], targets: dict, *,
+                        select: str = "q3") -> list[str]:
+    """The target judged on the deep model best on the validation split by its training's
+    monitor `select` (lower is better for losses), never on a test set's own scores."""
     validated = {m: v for m, v in scores.items() if v[0] is not None}
     if not validated:
         return []
-    chosen = max(validated, key=lambda m: validated[m][0])
+    chosen = rank_models({m: {select: v[0]} for m, v in validated.items()}, select=select)[0]
     lines = []
     for test_set, value in validated[chosen][1].items():
         if value is not None:
