@@ -239,9 +239,6 @@ class DatasetConfig:
         if self.task == "per_residue":
             raise BioseqError(f"{where}: cv is for per-sequence tasks; per_residue data sets "
                               "are scored on their test split and test_sets")
-        if self.split.method == "homology":
-            raise BioseqError(f"{where}: cv folds are stratified at random; drop "
-                              "split.method homology or cv")
         if self.test_sets or self.predict:
             raise BioseqError(f"{where}: a cross-validated data set trains one model per fold "
                               "and scores each on its fold; drop test_sets/predict, or cv")

@@ -3,8 +3,11 @@
 A fold store is the data set's store with a split of its own: fold k is the test split, a
 stratified `val_fraction` of the other folds is the val split (early stopping and model
 selection, never scored as a result) and the rest is train. Records the store dropped
-(duplicates, conflicting labels, test-set overlap) stay dropped. The arrays are hard links
-to the parent store's files (copies where links are impossible), so folds cost no space.
+(duplicates, conflicting labels, test-set overlap) stay dropped. A store encoded with
+`split.method: homology` carries its clusters (`groups.npy`): then every cluster stays whole
+in one fold, and in one of train and val, so near-copies never straddle a fold boundary.
+The arrays are hard links to the parent store's files (copies where links are impossible),
+so folds cost no space.
 
 Selection is nested: in every fold, each model family keeps the grid member with the best
 validation score, and the fold's "best" is the best of those on validation; their test
@@ -29,17 +32,65 @@ from .splits import DROPPED, split_class_counts, split_counts
 from .store import EncodedStore
 
 FOLD_FILES = ("tokens.npy", "starts.npy", "lengths.npy", "labels.npy", "ids.txt", "dropped.tsv")
+GROUPS_FILE = "groups.npy"  # homology clusters, written by the store when split by homology
 CLASSIFICATION = ("binary", "multiclass")
 
 
+def deal_groups(counts: np.ndarray, shares: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(groups,) bin of each group, given `counts` (groups, classes) of each group's records
+    per class and `shares` (bins, classes) of the records each bin should hold. Largest
+    groups first (random among equals), each into the bin where it adds least to
+    sum(filled**2 / share): that sum is least when every bin holds each class in proportion
+    to its share, so classes spread as evenly as the groups allow."""
+    order = rng.permutation(len(counts))
+    order = order[np.argsort(-counts[order].sum(axis=1), kind="stable")]
+    shares = np.maximum(shares, 1e-9)
+    filled = np.zeros(shares.shape)
+    bins = np.empty(len(counts), np.int64)
+    for g in order:
+        cost = (counts[g] * (2 * filled + counts[g]) / shares).sum(axis=1)  # (bins,)
+        bins[g] = int(np.argmin(cost))
+        filled[bins[g]] += counts[g]
+    return bins
+
+
+def _group_counts(labels: np.ndarray, rows: np.ndarray, groups: np.ndarray,
+                  stratify: bool) -> tuple[np.ndarray, np.ndarray]:
+    """For `rows`: each one's group index, and (groups, classes) record counts."""
+    _, group_index = np.unique(groups[rows], return_inverse=True)
+    strata = labels[rows] if stratify else np.zeros(len(rows), np.int64)
+    _, stratum = np.unique(strata, return_inverse=True)
+    counts = np.zeros((group_index.max(initial=-1) + 1, stratum.max(initial=-1) + 1), np.int64)
+    np.add.at(counts, (group_index, stratum), 1)
+    return group_index, counts
+
+
+def _grouped_folds(labels: np.ndarray, keep: np.ndarray, groups: np.ndarray, *, folds: int,
+                   rng: np.random.Generator, stratify: bool) -> np.ndarray:
+    rows = np.flatnonzero(keep)
+    group_index, counts = _group_counts(labels, rows, groups, stratify)
+    largest = int(counts.sum(axis=1).max())
+    if largest > len(rows) / folds:
+        raise BioseqError(f"a homology cluster holds {largest} of {len(rows)} records, more "
+                          f"than one fold of {folds}: raise split.identity or split.kmer "
+                          "(for DNA, e.g. kmer 8 and identity 0.8)")
+    shares = np.repeat(counts.sum(axis=0, keepdims=True) / folds, folds, axis=0)
+    fold_of = np.full(len(keep), -1, np.int64)
+    fold_of[rows] = deal_groups(counts, shares, rng)[group_index]
+    return fold_of
+
+
 def assign_folds(labels: np.ndarray, keep: np.ndarray, *, folds: int, seed: int,
-                 stratify: bool) -> np.ndarray:
+                 stratify: bool, groups: np.ndarray | None = None) -> np.ndarray:
     """(n,) int64 fold 0..folds-1 of every kept record, -1 for the others. Stratified:
     each class is dealt round-robin after a seeded shuffle, so fold sizes differ by at most
-    one and every fold holds each class in proportion."""
+    one and every fold holds each class in proportion. With `groups` (n,) every group lands
+    whole in one fold, classes as evenly spread as the groups allow (`deal_groups`)."""
     if keep.sum() < folds:
         raise BioseqError(f"{int(keep.sum())} records cannot make {folds} folds")
     rng = np.random.default_rng(seed)
+    if groups is not None:
+        return _grouped_folds(labels, keep, groups, folds=folds, rng=rng, stratify=stratify)
     strata = labels if stratify else np.zeros(len(keep), np.int64)
     fold_of = np.full(len(keep), -1, np.int64)
     dealt = 0
@@ -51,13 +102,21 @@ def assign_folds(labels: np.ndarray, keep: np.ndarray, *, folds: int, seed: int,
 
 
 def fold_split(fold_of: np.ndarray, labels: np.ndarray, *, fold: int, val_fraction: float,
-               seed: int, stratify: bool) -> np.ndarray:
-    """(n,) int8 split codes for 0-based `fold`: 2 test (the fold), 1 val, 0 train, -1."""
+               seed: int, stratify: bool, groups: np.ndarray | None = None) -> np.ndarray:
+    """(n,) int8 split codes for 0-based `fold`: 2 test (the fold), 1 val, 0 train, -1.
+    With `groups`, each group goes whole to train or val."""
     split = np.full(len(fold_of), DROPPED, np.int8)
     split[fold_of == fold] = SPLITS.index("test")
     rest = (fold_of >= 0) & (fold_of != fold)
-    strata = labels if stratify else np.zeros(len(fold_of), np.int64)
     rng = np.random.default_rng([seed, fold])
+    if groups is not None:
+        rows = np.flatnonzero(rest)
+        group_index, counts = _group_counts(labels, rows, groups, stratify)
+        total = counts.sum(axis=0, keepdims=True)
+        shares = np.concatenate([total * (1 - val_fraction), total * val_fraction])
+        split[rows] = deal_groups(counts, shares, rng)[group_index]  # 0 train, 1 val
+        return split
+    strata = labels if stratify else np.zeros(len(fold_of), np.int64)
     for stratum in np.unique(strata[rest]):
         members = rng.permutation(np.flatnonzero(rest & (strata == stratum)))
         n_val = min(max(1, int(round(len(members) * val_fraction))), len(members) - 1)
@@ -82,17 +141,21 @@ def write_fold_store(store_dir: str | os.PathLike, out_dir: str | os.PathLike, *
     store = EncodedStore(store_dir)
     stratify = store.task in CLASSIFICATION
     labels = store.labels if stratify else np.zeros(len(store), np.int64)
-    fold_of = assign_folds(labels, store.split >= 0, folds=folds, seed=seed, stratify=stratify)
+    groups_path = store.path / GROUPS_FILE
+    groups = np.load(groups_path) if groups_path.is_file() else None
+    fold_of = assign_folds(labels, store.split >= 0, folds=folds, seed=seed, stratify=stratify,
+                           groups=groups)
     split = fold_split(fold_of, labels, fold=fold - 1, val_fraction=val_fraction, seed=seed,
-                       stratify=stratify)
+                       stratify=stratify, groups=groups)
     meta = json.loads(json.dumps(store.meta))  # a deep copy
     meta["split_source"] = "cv"
-    meta["cv"] = {"fold": fold, "folds": folds, "seed": seed, "val_fraction": val_fraction}
+    meta["cv"] = {"fold": fold, "folds": folds, "seed": seed, "val_fraction": val_fraction,
+                  "grouped_by": "homology" if groups is not None else None}
     meta["counts"]["splits"] = split_counts(split)
     if stratify:
         meta["counts"]["classes"] = split_class_counts(store.labels, split, store.label_names)
     with atomic_path(out_dir, directory=True, marker="meta.json") as tmp:
-        for name in FOLD_FILES:
+        for name in FOLD_FILES + ((GROUPS_FILE,) if groups is not None else ()):
             _link_or_copy(store.path / name, tmp / name)
         np.save(tmp / "split.npy", split)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -224,8 +224,9 @@ def _finish_store(tmp: Path, config: DatasetConfig, arrays: dict, labels, counts
                           stratify=classification, groups=groups)
     overlap = _drop_test_set_overlap(tokens, starts, lengths, split, held_out_spans, dedup)
     counts["test_set_overlap_dropped"] = overlap
-    if groups is not None:
+    if groups is not None:  # cross-validation deals these clusters to folds
         counts["homology_clusters"] = int(len(np.unique(groups[groups >= 0])))
+        np.save(tmp / "groups.npy", groups)
     np.save(tmp / "starts.npy", starts)
     np.save(tmp / "lengths.npy", lengths)
     np.save(tmp / "labels.npy", labels.values)

@@ -419,7 +419,7 @@ def train_from_store(store_dir: str | Path, *, architecture: str, params: dict, 
     if distributed.is_main:
         _write_outputs(out_dir, store, model, result, length=length, scaling=scaling,
                        architecture=architecture, sizes=(len(train_index), len(val_index)),
-                       world=distributed.world)
+                       world=distributed.world, label_smoothing=settings.get("label_smoothing"))
     return result
 
 
@@ -439,7 +439,8 @@ def _check_settings(store: EncodedStore, settings: dict) -> None:
 
 def _write_outputs(out_dir: Path, store: EncodedStore, model: torch.nn.Module,
                    result: FitResult, *, length: LengthPolicy, scaling: dict | None,
-                   architecture: str, sizes: tuple[int, int], world: int) -> None:
+                   architecture: str, sizes: tuple[int, int], world: int,
+                   label_smoothing: float | None) -> None:
     """model.pt and train.json; the resume state goes once they are written."""
     summary = {"dataset": store.meta["dataset"], "architecture": architecture,
                "best_epoch": result.best_epoch, "monitor": result.monitor,
@@ -447,6 +448,8 @@ def _write_outputs(out_dir: Path, store: EncodedStore, model: torch.nn.Module,
                "seconds": round(result.seconds, 2), "device": result.device,
                "processes": world, "parameters": sum(p.numel() for p in model.parameters()),
                "train_records": sizes[0], "val_records": sizes[1]}
+    if label_smoothing:  # history's train_loss is on smoothed targets: figures must say so
+        summary["label_smoothing"] = label_smoothing
     save_checkpoint(out_dir / "model.pt", model, alphabet=store.meta["alphabet"],
                     encoding=EncodingPolicy(**store.meta["encoding"]), length=length,
                     task=store.task, label_names=store.label_names, target_scaling=scaling,

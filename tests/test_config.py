@@ -412,8 +412,6 @@ def test_model_names_that_collide_with_result_folders_are_refused():
     ({**DATASET, "cv": {"folds": 5, "select": "q3"}}, "cv.select 'q3' does not apply"),
     ({**DATASET, "cv": {"folds": 5, "select": "val_loss"}}, "cv.select needs a metric"),
     ({**DATASET, "cv": {"folds": 5, "val_fraction": 0.7}}, "cv.val_fraction must be"),
-    ({**DATASET, "cv": {"folds": 5}, "split": {"method": "homology"}},
-     "cv folds are stratified at random"),
     ({**DATASET, "cv": {"fold": 5}}, "dataset 'd'.cv: unknown key(s) fold"),
     ({**DATASET, "baseline": {"kmer": 9}}, "baseline.kmer must be an integer >= 0 and <= 8"),
     ({**DATASET, "baseline": {"kmer": 3, "C": ["x"]}}, "baseline.C must be a list of numbers"),

@@ -63,7 +63,8 @@ def test_every_record_is_tested_exactly_once_over_the_folds(splice_store, tmp_pa
                                 val_fraction=0.1, seed=0)
         store = EncodedStore(tmp_path / f"fold{fold}")
         tested += store.split == 2
-        assert meta["cv"] == {"fold": fold, "folds": 3, "seed": 0, "val_fraction": 0.1}
+        assert meta["cv"] == {"fold": fold, "folds": 3, "seed": 0, "val_fraction": 0.1,
+                              "grouped_by": None}
         assert meta["counts"]["splits"]["test"] == (store.split == 2).sum()
         assert meta["counts"]["splits"]["dropped"] == (parent.split == -1).sum()
         assert os.path.samefile(store.path / "tokens.npy", parent.path / "tokens.npy")
@@ -71,6 +72,81 @@ def test_every_record_is_tested_exactly_once_over_the_folds(splice_store, tmp_pa
     assert (tested[parent.split >= 0] == 1).all()
     assert (tested[parent.split < 0] == 0).all()
     assert json.loads((parent.path / "meta.json").read_text())["split_source"] == "random"
+
+
+def test_grouped_folds_keep_groups_whole_and_spread_each_class():
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(1, 7, 120)  # 120 groups of 1-6 records, one class each ...
+    groups = np.repeat(np.arange(120), sizes)
+    labels = np.repeat(rng.choice(2, 120, p=[0.75, 0.25]), sizes)
+    labels[groups == 7] = [0, 1, 0, 1, 0, 1][: (groups == 7).sum()]  # ... but one mixed
+    keep = np.ones(len(labels), bool)
+    keep[:4] = False
+    groups[:4] = -1  # dropped records have no cluster
+    fold_of = assign_folds(labels, keep, folds=5, seed=0, stratify=True, groups=groups)
+    assert (fold_of[~keep] == -1).all() and set(fold_of[keep]) == set(range(5))
+    for g in np.unique(groups[keep]):
+        assert len(set(fold_of[groups == g])) == 1
+    for c in (0, 1):  # each class spread evenly, as far as whole groups allow
+        per_fold = np.bincount(fold_of[keep & (labels == c)], minlength=5)
+        assert per_fold.max() - per_fold.min() <= 2
+    assert np.array_equal(fold_of, assign_folds(labels, keep, folds=5, seed=0, stratify=True,
+                                                groups=groups))
+    split = fold_split(fold_of, labels, fold=1, val_fraction=0.2, seed=0, stratify=True,
+                       groups=groups)
+    assert np.array_equal(split == 2, fold_of == 1) and (split[~keep] == -1).all()
+    for g in np.unique(groups[keep & (fold_of != 1)]):
+        assert len(set(split[groups == g])) == 1  # whole in train or in val
+    rest = keep & (fold_of != 1)
+    for c in (0, 1):
+        val_share = ((split == 1) & (labels == c)).sum() / (rest & (labels == c)).sum()
+        assert 0.15 <= val_share <= 0.25
+
+
+def test_a_cluster_bigger_than_a_fold_is_refused():
+    groups = np.array([0] * 30 + list(range(1, 71)))
+    with pytest.raises(BioseqError, match="a homology cluster holds 30 of 100 records, more "
+                                          "than one fold of 5: raise split.identity"):
+        assign_folds(np.zeros(100, int), np.ones(100, bool), folds=5, seed=0, stratify=True,
+                     groups=groups)
+
+
+def test_homology_folds_keep_shifted_copies_of_dna_in_one_fold(tmp_path, write_fasta):
+    """Alternative start sites of one promoter are 81-nt windows of the same DNA a few
+    bases apart: folds made with `split.method: homology` keep each family together."""
+    from bioseq.config import dataset_config
+    from bioseq.store import encode_dataset
+
+    rng = np.random.default_rng(0)
+    genome = "".join(rng.choice(list("ACGT"), 20_000))
+    records = {"neg": [], "pos": []}
+    for family in range(40):  # 20 families per class of 1-4 windows shifted by 3-25 nt
+        start = 400 * family
+        for copy in range(int(rng.integers(1, 5))):
+            window = genome[start + 7 * copy : start + 7 * copy + 81]
+            records["pos" if family % 2 else "neg"].append((f"f{family}_{copy}", window))
+    for single in range(60):  # unrelated singletons
+        records["neg"].append((f"s{single}", "".join(rng.choice(list("ACGT"), 81))))
+    config = dataset_config("p", {
+        "alphabet": "dna", "task": "binary", "length": {"length": 81},
+        "class_fastas": {c: str(write_fasta(f"{c}.fa", r)) for c, r in records.items()},
+        "split": {"method": "homology", "kmer": 8, "identity": 0.8}, "cv": {"folds": 4}})
+    meta = encode_dataset(config, tmp_path / "store")
+    assert meta["counts"]["homology_clusters"] == 40 + 60
+    ids = EncodedStore(tmp_path / "store").ids()
+    family_of = np.array([i.split("_")[0] if "_" in i else i for i in ids])
+    fold_of = np.full(len(ids), -1)
+    for fold in range(1, 5):
+        meta = write_fold_store(tmp_path / "store", tmp_path / f"fold{fold}", fold=fold,
+                                folds=4, seed=2)
+        assert meta["cv"]["grouped_by"] == "homology"
+        split = EncodedStore(tmp_path / f"fold{fold}").split
+        fold_of[split == 2] = fold
+        for family in np.unique(family_of[split >= 0]):
+            assert len(set(split[family_of == family])) == 1  # never across test/val/train
+    assert (fold_of > 0).all()
+    for family in np.unique(family_of):
+        assert len(set(fold_of[family_of == family])) == 1
 
 
 def test_fold_number_is_checked(splice_store, tmp_path):

@@ -192,6 +192,7 @@ def test_train_from_store_writes_model_history_and_summary(splice_store, tiny_hp
     assert summary["train_records"] == 2404
     assert summary["val_records"] == 300
     assert summary["best_epoch"] == result.best_epoch
+    assert "label_smoothing" not in summary
     history = pd.read_csv(out / "history.tsv", sep="\t")
     assert history["epoch"].tolist() == [1, 2]
     predictor = load_model(out / "model.pt", device="cpu")
@@ -473,6 +474,26 @@ def test_label_smoothing_changes_training_but_not_validation_loss(splice, tiny_h
     assert not same_weights(plain, smoothed)
     # validation scores the true labels: the best epoch's val_loss is plain cross-entropy
     assert val_loss(splice, smoothed) == pytest.approx(result.best_score, abs=1e-6)
+
+
+def test_label_smoothing_is_recorded_and_labels_the_training_loss_curve(splice_store,
+                                                                       tiny_hparams, tmp_path):
+    from bioseq.report.plots import learning_curves
+
+    out = tmp_path / "run"
+    train_from_store(splice_store, architecture="cnn", params=tiny_hparams("cnn"),
+                     train={"epochs": 1, "batch_size": 128, "label_smoothing": 0.1},
+                     out_dir=out, device="cpu", progress=False)
+    summary = json.loads((out / "train.json").read_text())
+    assert summary["label_smoothing"] == 0.1
+    history = pd.read_csv(out / "history.tsv", sep="\t")
+    figure = learning_curves(history, monitor=summary["monitor"],
+                             label_smoothing=summary["label_smoothing"])
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert legend == ["train loss (smoothed labels, ε 0.1)", "val loss"]
+    plain = learning_curves(history, monitor=summary["monitor"])
+    assert [t.get_text() for t in plain.axes[0].get_legend().get_texts()] == [
+        "train loss", "val loss"]
 
 
 def test_label_smoothing_on_a_regression_store_fails_before_training(tmp_path, write_fasta,

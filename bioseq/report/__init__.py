@@ -55,7 +55,8 @@ def _model_section(dataset: str, model_dir: Path, missing: list[str]) -> dict:
         history = pd.read_csv(history_path, sep="\t")
         monitor = (train or {}).get("monitor", "val_loss")
         section["curves"] = plots.data_uri(plots.learning_curves(
-            history, monitor=monitor, title=f"{dataset} / {model_dir.name}"))
+            history, monitor=monitor, title=f"{dataset} / {model_dir.name}",
+            label_smoothing=(train or {}).get("label_smoothing")))
     else:
         missing.append(f"{dataset}/{model_dir.name}: learning curves (history.tsv)")
     section["summary"] = {k: metrics.get(k) for k in _SUMMARY_METRICS

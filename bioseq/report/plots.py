@@ -16,10 +16,15 @@ import pandas as pd  # noqa: E402
 from ..io import atomic_path  # noqa: E402
 
 
-def learning_curves(history: pd.DataFrame, *, monitor: str, title: str = "") -> plt.Figure:
-    """Train/val loss and the monitored metric per epoch; the best epoch is marked."""
+def learning_curves(history: pd.DataFrame, *, monitor: str, title: str = "",
+                    label_smoothing: float | None = None) -> plt.Figure:
+    """Train/val loss and the monitored metric per epoch; the best epoch is marked. With
+    `label_smoothing` the training loss was computed on smoothed targets, and is labelled so."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), constrained_layout=True)
-    left.plot(history["epoch"], history["train_loss"], label="train loss")
+    train_label = "train loss"
+    if label_smoothing:
+        train_label += f" (smoothed labels, ε {label_smoothing:g})"
+    left.plot(history["epoch"], history["train_loss"], label=train_label)
     left.plot(history["epoch"], history["val_loss"], label="val loss")
     left.set_xlabel("epoch")
     left.legend()

@@ -12,8 +12,9 @@ def step() -> None:
     cv = sm.params.cv
     meta = write_fold_store(sm.input.store, sm.output.store, fold=int(sm.wildcards.fold),
                             folds=cv.folds, val_fraction=cv.val_fraction, seed=cv.seed)
-    logging.getLogger("bioseq").info("fold %s of %d: splits %s", sm.wildcards.fold, cv.folds,
-                                     meta["counts"]["splits"])
+    grouped = " (homology clusters kept whole)" if meta["cv"]["grouped_by"] else ""
+    logging.getLogger("bioseq").info("fold %s of %d%s: splits %s", sm.wildcards.fold, cv.folds,
+                                     grouped, meta["counts"]["splits"])
 
 
 run_step(step, log_file=sm.log[0], threads=sm.threads)

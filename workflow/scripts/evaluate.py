@@ -29,8 +29,9 @@ def step() -> None:
         history = pd.read_csv(sm.input.history, sep="\t")
         with open(sm.input.summary) as handle:
             summary = json.load(handle)
-        plots.save_figure(plots.learning_curves(history, monitor=summary["monitor"],
-                                                title=title), sm.output.curves)
+        figure = plots.learning_curves(history, monitor=summary["monitor"], title=title,
+                                       label_smoothing=summary.get("label_smoothing"))
+        plots.save_figure(figure, sm.output.curves)
     metrics = result.metrics
     if "confusion_matrix" in metrics:
         figure = plots.confusion_matrix(metrics["confusion_matrix"], metrics["labels"],
