@@ -41,7 +41,8 @@ def deal_groups(counts: np.ndarray, shares: np.ndarray, rng: np.random.Generator
     per class and `shares` (bins, classes) of the records each bin should hold. Largest
     groups first (random among equals), each into the bin where it adds least to
     sum(filled**2 / share): that sum is least when every bin holds each class in proportion
-    to its share, so classes spread as evenly as the groups allow."""
+    to its share, so classes spread as evenly as the groups allow. Ties (a class no bin
+    holds yet) go to the bin least full overall, so bins fill evenly."""
     order = rng.permutation(len(counts))
     order = order[np.argsort(-counts[order].sum(axis=1), kind="stable")]
     shares = np.maximum(shares, 1e-9)
@@ -49,14 +50,17 @@ def deal_groups(counts: np.ndarray, shares: np.ndarray, rng: np.random.Generator
     bins = np.empty(len(counts), np.int64)
     for g in order:
         cost = (counts[g] * (2 * filled + counts[g]) / shares).sum(axis=1)  # (bins,)
-        bins[g] = int(np.argmin(cost))
+        overall = filled.sum(axis=1) / shares.sum(axis=1)  # (bins,)
+        bins[g] = int(np.lexsort((overall, cost))[0])  # least cost, then least full
         filled[bins[g]] += counts[g]
     return bins
 
 
 def _group_counts(labels: np.ndarray, rows: np.ndarray, groups: np.ndarray,
                   stratify: bool) -> tuple[np.ndarray, np.ndarray]:
-    """For `rows`: each one's group index, and (groups, classes) record counts."""
+    """For `rows` (r,): the (r,) group index of each, and (groups, classes) record counts."""
+    if (groups[rows] < 0).any():
+        raise AssertionError("a kept record has no homology cluster")
     _, group_index = np.unique(groups[rows], return_inverse=True)
     strata = labels[rows] if stratify else np.zeros(len(rows), np.int64)
     _, stratum = np.unique(strata, return_inverse=True)
@@ -67,6 +71,7 @@ def _group_counts(labels: np.ndarray, rows: np.ndarray, groups: np.ndarray,
 
 def _grouped_folds(labels: np.ndarray, keep: np.ndarray, groups: np.ndarray, *, folds: int,
                    rng: np.random.Generator, stratify: bool) -> np.ndarray:
+    """assign_folds for whole groups: (n,) fold of each kept record, -1 for the others."""
     rows = np.flatnonzero(keep)
     group_index, counts = _group_counts(labels, rows, groups, stratify)
     largest = int(counts.sum(axis=1).max())
@@ -76,8 +81,27 @@ def _grouped_folds(labels: np.ndarray, keep: np.ndarray, groups: np.ndarray, *, 
                           "(for DNA, e.g. kmer 8 and identity 0.8)")
     shares = np.repeat(counts.sum(axis=0, keepdims=True) / folds, folds, axis=0)
     fold_of = np.full(len(keep), -1, np.int64)
-    fold_of[rows] = deal_groups(counts, shares, rng)[group_index]
-    return fold_of
+    fold_of[rows] = deal_groups(counts, shares, rng)[group_index]  # no fold left empty:
+    return fold_of  # an empty one is always the cheapest, and no cluster exceeds a fold
+
+
+def _grouped_val(labels: np.ndarray, rows: np.ndarray, groups: np.ndarray, *,
+                 val_fraction: float, rng: np.random.Generator, stratify: bool) -> np.ndarray:
+    """(r,) 0 train / 1 val for `rows`, whole groups. A class that val would lack gets the
+    smallest of its groups that train can spare, so every class is scored in validation
+    (as the record-by-record split guarantees)."""
+    group_index, counts = _group_counts(labels, rows, groups, stratify)
+    total = counts.sum(axis=0, keepdims=True)  # (1, classes)
+    shares = np.concatenate([total * (1 - val_fraction), total * val_fraction])
+    in_val = deal_groups(counts, shares, rng)  # (groups,)
+    for c in range(counts.shape[1]):
+        if counts[in_val == 1, c].sum() > 0:
+            continue
+        train_has = counts[in_val == 0, c].sum()
+        spare = np.flatnonzero((in_val == 0) & (counts[:, c] > 0) & (counts[:, c] < train_has))
+        if len(spare):
+            in_val[spare[np.argmin(counts[spare].sum(axis=1))]] = 1
+    return in_val[group_index]
 
 
 def assign_folds(labels: np.ndarray, keep: np.ndarray, *, folds: int, seed: int,
@@ -111,10 +135,8 @@ def fold_split(fold_of: np.ndarray, labels: np.ndarray, *, fold: int, val_fracti
     rng = np.random.default_rng([seed, fold])
     if groups is not None:
         rows = np.flatnonzero(rest)
-        group_index, counts = _group_counts(labels, rows, groups, stratify)
-        total = counts.sum(axis=0, keepdims=True)
-        shares = np.concatenate([total * (1 - val_fraction), total * val_fraction])
-        split[rows] = deal_groups(counts, shares, rng)[group_index]  # 0 train, 1 val
+        split[rows] = _grouped_val(labels, rows, groups, val_fraction=val_fraction, rng=rng,
+                                   stratify=stratify)  # 0 train, 1 val
         return split
     strata = labels if stratify else np.zeros(len(fold_of), np.int64)
     for stratum in np.unique(strata[rest]):
@@ -143,6 +165,9 @@ def write_fold_store(store_dir: str | os.PathLike, out_dir: str | os.PathLike, *
     labels = store.labels if stratify else np.zeros(len(store), np.int64)
     groups_path = store.path / GROUPS_FILE
     groups = np.load(groups_path) if groups_path.is_file() else None
+    if groups is None and store.meta.get("split_source") == "homology":
+        raise BioseqError(f"{store.path}: split by homology but without {GROUPS_FILE} (encoded "
+                          "by an older bioseq): encode it again for homology-grouped folds")
     fold_of = assign_folds(labels, store.split >= 0, folds=folds, seed=seed, stratify=stratify,
                            groups=groups)
     split = fold_split(fold_of, labels, fold=fold - 1, val_fraction=val_fraction, seed=seed,

@@ -6,6 +6,8 @@
     labels.npy   (n,) int64 | (n, k) float32 | (n, width) uint8 per-residue classes
                  (tasks.IGNORE at unresolved residues and padding)
     split.npy    (n,) int8          0 train, 1 val, 2 test, -1 dropped
+    groups.npy   (n,) int64         homology cluster of each record, -1 dropped (only with
+                                    split.method homology; cross-validation deals them whole)
     ids.txt      one ID per line;  dropped.tsv  why records were dropped;  meta.json
 """
 

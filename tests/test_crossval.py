@@ -103,6 +103,31 @@ def test_grouped_folds_keep_groups_whole_and_spread_each_class():
         assert 0.15 <= val_share <= 0.25
 
 
+def test_grouped_folds_fill_evenly_when_classes_tie():
+    # singletons only: no fold holds a class yet at first, and ties must not pile up in
+    # fold 0 (4 + 4 records over 5 folds; 10 classes of 12 over 5 folds)
+    fold_of = assign_folds(np.array([0] * 4 + [1] * 4), np.ones(8, bool), folds=5, seed=0,
+                           stratify=True, groups=np.arange(8))
+    assert sorted(np.bincount(fold_of, minlength=5)) == [1, 1, 2, 2, 2]
+    labels = np.repeat(np.arange(10), 12)
+    fold_of = assign_folds(labels, np.ones(120, bool), folds=5, seed=0, stratify=True,
+                           groups=np.arange(120))
+    assert np.bincount(fold_of).tolist() == [24] * 5
+
+
+def test_grouped_val_part_holds_every_class():
+    labels = np.array([1] * 6 + [0] * 194)  # a rare class of 6 singletons
+    groups = np.arange(200)
+    groups[6:] = 6 + np.arange(194) // 2  # the common class in pairs
+    fold_of = assign_folds(labels, np.ones(200, bool), folds=5, seed=0, stratify=True,
+                           groups=groups)
+    for fold in range(5):
+        split = fold_split(fold_of, labels, fold=fold, val_fraction=0.1, seed=0,
+                           stratify=True, groups=groups)
+        assert ((split == 1) & (labels == 1)).sum() >= 1
+        assert ((split == 0) & (labels == 1)).sum() >= 1
+
+
 def test_a_cluster_bigger_than_a_fold_is_refused():
     groups = np.array([0] * 30 + list(range(1, 71)))
     with pytest.raises(BioseqError, match="a homology cluster holds 30 of 100 records, more "
@@ -140,6 +165,8 @@ def test_homology_folds_keep_shifted_copies_of_dna_in_one_fold(tmp_path, write_f
         meta = write_fold_store(tmp_path / "store", tmp_path / f"fold{fold}", fold=fold,
                                 folds=4, seed=2)
         assert meta["cv"]["grouped_by"] == "homology"
+        assert os.path.samefile(tmp_path / f"fold{fold}" / "groups.npy",
+                                tmp_path / "store" / "groups.npy")
         split = EncodedStore(tmp_path / f"fold{fold}").split
         fold_of[split == 2] = fold
         for family in np.unique(family_of[split >= 0]):
@@ -147,6 +174,17 @@ def test_homology_folds_keep_shifted_copies_of_dna_in_one_fold(tmp_path, write_f
     assert (fold_of > 0).all()
     for family in np.unique(family_of):
         assert len(set(fold_of[family_of == family])) == 1
+
+
+def test_a_homology_store_without_its_clusters_is_refused(tmp_path, splice_store):
+    import shutil
+
+    shutil.copytree(splice_store, tmp_path / "store")
+    meta = json.loads((tmp_path / "store" / "meta.json").read_text())
+    (tmp_path / "store" / "meta.json").write_text(json.dumps({**meta,
+                                                              "split_source": "homology"}))
+    with pytest.raises(BioseqError, match="split by homology but without groups.npy"):
+        write_fold_store(tmp_path / "store", tmp_path / "f", fold=1, folds=3)
 
 
 def test_fold_number_is_checked(splice_store, tmp_path):
