@@ -36,9 +36,14 @@ def test_accuracy_suite_smoke_run_writes_every_table(tmp_path):
                             timeout=1500)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     text = (tmp_path / "ACCURACY.md").read_text()
-    for heading in ("## Promoters", "## Splice junctions", "## Protein secondary structure"):
+    for heading in ("## Promoters", "## Splice junctions", "## Protein secondary structure",
+                    "## Promoters (CNNProm data), 5-fold cross-validation with homology-grouped"):
         assert heading in text
-    for dataset in ("ecoli", "splice_cv"):  # the smoke data sets
+    grouped = json.loads((tmp_path / "results" / "ecoli_grouped" / "cv" / "fold1" / "encoded" /
+                          "meta.json").read_text())
+    assert grouped["cv"]["grouped_by"] == "homology"
+    assert grouped["counts"]["homology_clusters"] == 1680
+    for dataset in ("ecoli", "ecoli_grouped", "splice_cv"):  # the smoke data sets
         summary = tmp_path / "results" / dataset / "cv" / "summary.json"
         assert summary.is_file(), dataset
         assert f"| {dataset} | 1/" in text  # 1 fold run of 5 or 10

@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 from _common import machine_info  # noqa: E402
 from tables import task_section  # noqa: E402
 
-TASKS = ("promoters", "splice", "secondary_structure")
+TASKS = ("promoters", "promoters_grouped", "splice", "secondary_structure")
 PATH_KEYS = ("fasta", "labels_table", "residue_labels", "residue_mask", "residue_table",
              "predict", "bed", "reference")
 
