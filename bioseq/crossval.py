@@ -29,10 +29,9 @@ from .io import atomic_path
 from .labels import SPLITS
 from .metrics import LOWER_IS_BETTER
 from .splits import DROPPED, split_class_counts, split_counts
-from .store import EncodedStore
+from .store import GROUPS_FILE, EncodedStore
 
 FOLD_FILES = ("tokens.npy", "starts.npy", "lengths.npy", "labels.npy", "ids.txt", "dropped.tsv")
-GROUPS_FILE = "groups.npy"  # homology clusters, written by the store when split by homology
 CLASSIFICATION = ("binary", "multiclass")
 
 

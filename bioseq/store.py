@@ -44,6 +44,7 @@ from .splits import (
 )
 from .tasks import IGNORE
 
+GROUPS_FILE = "groups.npy"  # homology clusters (split.method homology), dealt to CV folds
 _HEADER_BYTES = 128  # reserved .npy header, so rows can be appended before n is known
 
 
@@ -228,7 +229,7 @@ def _finish_store(tmp: Path, config: DatasetConfig, arrays: dict, labels, counts
     counts["test_set_overlap_dropped"] = overlap
     if groups is not None:  # cross-validation deals these clusters to folds
         counts["homology_clusters"] = int(len(np.unique(groups[groups >= 0])))
-        np.save(tmp / "groups.npy", groups)
+        np.save(tmp / GROUPS_FILE, groups)
     np.save(tmp / "starts.npy", starts)
     np.save(tmp / "lengths.npy", lengths)
     np.save(tmp / "labels.npy", labels.values)

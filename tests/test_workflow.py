@@ -369,3 +369,18 @@ def test_accuracy_configs_plan_their_jobs(config):
     result = snakemake(REPO, "--configfile", str(config), "--dry-run", "--cores", "2",
                        "--quiet", "rules")
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_grouped_promoter_config_trains_what_the_random_one_does():
+    """promoters_grouped.yaml copies promoters.yaml's models and training (YAML has no
+    include): the two sections of the accuracy suite must compare like with like."""
+    import yaml
+
+    folder = REPO / "benchmarks" / "accuracy"
+    random_folds = yaml.safe_load((folder / "promoters.yaml").read_text())
+    grouped = yaml.safe_load((folder / "promoters_grouped.yaml").read_text())
+    for key in ("models", "training", "resources"):
+        assert grouped[key] == random_folds[key], key
+    for name, entry in grouped["datasets"].items():
+        assert entry.pop("split") == {"method": "homology", "kmer": 8, "identity": 0.8}
+        assert entry == random_folds["datasets"][name.removesuffix("_grouped")], name
